@@ -1,0 +1,270 @@
+package app
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/archscope/archscope/simulator"
+	"github.com/archscope/archscope/storage"
+)
+
+// maxBody bounds every request body the API reads.
+const maxBody = 1 << 20
+
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	mux.HandleFunc("GET /api/config", a.handleConfig)
+
+	mux.HandleFunc("GET /api/v1/query", a.handleQuery)
+	mux.HandleFunc("POST /api/v1/query", a.handleQuery)
+	mux.HandleFunc("GET /api/v1/query_range", a.handleQueryRange)
+	mux.HandleFunc("POST /api/v1/query_range", a.handleQueryRange)
+	mux.HandleFunc("GET /api/v1/targets", a.handleTargets)
+	mux.HandleFunc("GET /api/v1/annotations", a.handleAnnotations)
+	mux.Handle("POST /api/v1/annotations", a.authorized(http.HandlerFunc(a.handleAddAnnotation)))
+
+	if a.shop != nil {
+		mux.Handle("GET /demo/metrics", a.shop.Handler())
+		mux.HandleFunc("GET /api/v1/demo/config", a.handleDemoConfig)
+		mux.Handle("PUT /api/v1/demo/config", a.authorized(http.HandlerFunc(a.handlePutDemoConfig)))
+	}
+	h := a.hub
+	h.upgrader.CheckOrigin = checkOrigin(a.opts.ExtraOrigins)
+	mux.HandleFunc("GET /ws", h.serve)
+
+	if a.opts.Assets != nil {
+		mux.Handle("GET /", http.FileServerFS(a.opts.Assets))
+	}
+	return mux
+}
+
+// authorized lets a request through when no token is set, or when it carries
+// "Authorization: Bearer <token>".
+func (a *App) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.hasToken(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="archscope"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized",
+				"this archscope listens beyond loopback: changes need the header Authorization: Bearer <token> (see --token)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *App) hasToken(r *http.Request) bool {
+	if a.opts.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(a.opts.Token)) == 1
+}
+
+type configJSON struct {
+	Version  string `json:"version"`
+	WSURL    string `json:"ws_url"`
+	ReadOnly bool   `json:"read_only"`
+	Demo     bool   `json:"demo"`
+}
+
+func (a *App) handleConfig(w http.ResponseWriter, r *http.Request) {
+	c := configJSON{Version: Version, Demo: a.shop != nil, ReadOnly: !a.hasToken(r)}
+	if a.opts.AbsoluteWSURL {
+		c.WSURL = "ws://" + a.listener.Addr().String() + "/ws"
+	}
+	writeJSONResponse(w, http.StatusOK, c)
+}
+
+func (a *App) handleDemoConfig(w http.ResponseWriter, r *http.Request) {
+	writeJSONResponse(w, http.StatusOK, a.shop.Config())
+}
+
+// handlePutDemoConfig merges a partial JSON config into the current one,
+// applies it, and records an annotation per changed knob.
+func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", "read body: "+err.Error())
+		return
+	}
+	a.knobMu.Lock()
+	defer a.knobMu.Unlock()
+	old := a.shop.Config()
+	next := old
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&next); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", "demo config: "+err.Error())
+		return
+	}
+	if err := a.shop.SetConfig(next); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", "demo config: "+err.Error())
+		return
+	}
+	now := time.Now()
+	for _, text := range knobChanges(old, next) {
+		a.annotate(storage.Annotation{Time: now.UnixMilli(), Text: text, Tags: []string{"knob"}})
+	}
+	writeJSONResponse(w, http.StatusOK, a.shop.Config())
+}
+
+// knobChanges describes each knob that differs, as "cache: off → on".
+func knobChanges(old, next simulator.Config) []string {
+	var out []string
+	onOff := func(b bool) string {
+		if b {
+			return "on"
+		}
+		return "off"
+	}
+	add := func(name string, from, to any) {
+		if from != to {
+			out = append(out, fmt.Sprintf("%s: %v → %v", name, from, to))
+		}
+	}
+	add("cache", onOff(old.Cache.Enabled), onOff(next.Cache.Enabled))
+	add("cache capacity", old.Cache.Capacity, next.Cache.Capacity)
+	add("arrival rate", old.ArrivalRate, next.ArrivalRate)
+	add("product workers", old.ProductWorkers, next.ProductWorkers)
+	add("product queue", old.ProductQueue, next.ProductQueue)
+	add("db connections", old.DBConnections, next.DBConnections)
+	return out
+}
+
+// annotate stores an annotation and pushes it to every browser. A storage
+// failure is logged, not fatal: the knob change itself already happened.
+func (a *App) annotate(an storage.Annotation) {
+	if err := a.db.AddAnnotation(an); err != nil {
+		a.logger.Error("store annotation", "err", err)
+	}
+	a.hub.broadcast(0, annotationMsg{Type: "annotation", Annotation: annotationJSON{
+		Time: float64(an.Time) / 1000, Text: an.Text, Tags: an.Tags,
+	}})
+}
+
+func (a *App) handleAnnotations(w http.ResponseWriter, r *http.Request) {
+	end := time.Now()
+	start := end.Add(-time.Hour)
+	var err error
+	if s := r.FormValue("start"); s != "" {
+		if start, err = parseTime(s); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_data", "start: "+err.Error())
+			return
+		}
+	}
+	if s := r.FormValue("end"); s != "" {
+		if end, err = parseTime(s); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_data", "end: "+err.Error())
+			return
+		}
+	}
+	anns, err := a.db.Annotations(start.UnixMilli(), end.UnixMilli())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	out := make([]annotationJSON, 0, len(anns))
+	for _, an := range anns {
+		out = append(out, annotationJSON{Time: float64(an.Time) / 1000, Text: an.Text, Tags: an.Tags})
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: out})
+}
+
+func (a *App) handleAddAnnotation(w http.ResponseWriter, r *http.Request) {
+	var in annotationJSON
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", "annotation: "+err.Error())
+		return
+	}
+	if strings.TrimSpace(in.Text) == "" {
+		writeError(w, http.StatusBadRequest, "bad_data", "annotation: text is empty")
+		return
+	}
+	t := time.Now()
+	if in.Time != 0 {
+		t = time.UnixMilli(int64(in.Time * 1000))
+	}
+	an := storage.Annotation{Time: t.UnixMilli(), Text: in.Text, Tags: append([]string{"user"}, in.Tags...)}
+	a.annotate(an)
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: annotationJSON{
+		Time: float64(an.Time) / 1000, Text: an.Text, Tags: an.Tags,
+	}})
+}
+
+type targetJSON struct {
+	DiscoveredLabels   map[string]string `json:"discoveredLabels"`
+	Labels             map[string]string `json:"labels"`
+	ScrapePool         string            `json:"scrapePool"`
+	ScrapeURL          string            `json:"scrapeUrl"`
+	GlobalURL          string            `json:"globalUrl"`
+	LastError          string            `json:"lastError"`
+	LastScrape         time.Time         `json:"lastScrape"`
+	LastScrapeDuration float64           `json:"lastScrapeDuration"`
+	Health             string            `json:"health"`
+	ScrapeInterval     string            `json:"scrapeInterval"`
+	ScrapeTimeout      string            `json:"scrapeTimeout"`
+}
+
+func (a *App) handleTargets(w http.ResponseWriter, r *http.Request) {
+	active := []targetJSON{}
+	for _, t := range a.scraper.Targets() {
+		active = append(active, targetJSON{
+			DiscoveredLabels:   map[string]string{},
+			Labels:             t.Labels,
+			ScrapePool:         t.Job,
+			ScrapeURL:          t.ScrapeURL,
+			GlobalURL:          t.ScrapeURL,
+			LastError:          t.LastError,
+			LastScrape:         t.LastScrape,
+			LastScrapeDuration: t.LastScrapeDuration.Seconds(),
+			Health:             t.Health,
+			ScrapeInterval:     t.Interval.String(),
+			ScrapeTimeout:      t.Timeout.String(),
+		})
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: map[string]any{
+		"activeTargets": active, "droppedTargets": []any{},
+	}})
+}
+
+// apiResponse is Prometheus' HTTP API envelope.
+type apiResponse struct {
+	Status    string   `json:"status"`
+	Data      any      `json:"data,omitempty"`
+	ErrorType string   `json:"errorType,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+	Infos     []string `json:"infos,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, code int, typ, msg string) {
+	writeJSONResponse(w, code, apiResponse{Status: "error", ErrorType: typ, Error: msg})
+}
+
+func writeJSONResponse(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
+		return // the client went away; nothing left to tell it
+	}
+}
+
+// assetsHaveIndex reports whether the embedded frontend was built.
+func assetsHaveIndex(fsys fs.FS) bool {
+	_, err := fs.Stat(fsys, "index.html")
+	return err == nil
+}

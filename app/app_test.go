@@ -1,0 +1,277 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// run starts an App on a free loopback port and stops it when the test ends.
+func run(t *testing.T, opts Options) *App {
+	a, _ := runStoppable(t, opts)
+	return a
+}
+
+// runStoppable is run that also returns a func to stop the App early.
+func runStoppable(t *testing.T, opts Options) (*App, func()) {
+	t.Helper()
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return a, stop
+}
+
+type promResponse struct {
+	Status    string          `json:"status"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Data      json.RawMessage `json:"data"`
+}
+
+func get(t *testing.T, u string) (int, promResponse) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var pr promResponse
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+		t.Fatalf("GET %s: decode: %v", u, err)
+	}
+	return resp.StatusCode, pr
+}
+
+type matrix []struct {
+	Metric map[string]string `json:"metric"`
+	Values [][2]any          `json:"values"`
+}
+
+func queryRange(t *testing.T, base, q string, start, end time.Time) matrix {
+	t.Helper()
+	v := url.Values{"query": {q}, "start": {fmtTime(start)}, "end": {fmtTime(end)}, "step": {"1"}}
+	code, pr := get(t, base+"/api/v1/query_range?"+v.Encode())
+	if code != 200 || pr.Status != "success" {
+		t.Fatalf("query_range %s: %d %s %s", q, code, pr.ErrorType, pr.Error)
+	}
+	var d struct {
+		ResultType string `json:"resultType"`
+		Result     matrix `json:"result"`
+	}
+	if err := json.Unmarshal(pr.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.ResultType != "matrix" {
+		t.Fatalf("resultType %q, want matrix", d.ResultType)
+	}
+	return d.Result
+}
+
+func fmtTime(t time.Time) string { return time.Unix(t.Unix(), 0).UTC().Format(time.RFC3339) }
+
+// waitScrapes waits until the demo target has been scraped n times.
+func waitScrapes(t *testing.T, base string, start time.Time, n int) matrix {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		m := queryRange(t, base, `up{job="demo"}`, start, time.Now())
+		if len(m) == 1 && len(m[0].Values) >= n {
+			return m
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the demo was not scraped %d times within 30 s", n)
+	return nil
+}
+
+// TestRestartKeepsHistory: samples written, process stopped, reopened from
+// the same data directory, the same samples served.
+func TestRestartKeepsHistory(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().Add(-time.Second)
+	a, stop := runStoppable(t, Options{DataDir: dir})
+	waitScrapes(t, a.URL(), start, 3)
+	q := `shop_requests_total{service="gateway"}`
+	end := time.Now()
+	before := queryRange(t, a.URL(), q, start, end)
+	if len(before) == 0 {
+		t.Fatalf("no %s series before the restart", q)
+	}
+	stop()
+
+	b := run(t, Options{DataDir: dir, NoDemo: true})
+	after := queryRange(t, b.URL(), q, start, end)
+	if len(after) != len(before) {
+		t.Fatalf("after restart %d series, before %d", len(after), len(before))
+	}
+	for i := range before {
+		bj, _ := json.Marshal(before[i])
+		aj, _ := json.Marshal(after[i])
+		if string(bj) != string(aj) {
+			t.Errorf("series %d changed across the restart:\nbefore %s\nafter  %s", i, bj, aj)
+		}
+	}
+}
+
+func put(t *testing.T, u, body, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("PUT %s: decode: %v", u, err)
+	}
+	return resp.StatusCode, out
+}
+
+func TestDemoConfigRecordsAnnotation(t *testing.T) {
+	a := run(t, Options{})
+	u := a.URL() + "/api/v1/demo/config"
+	code, out := put(t, u, `{"cache":{"enabled":true}}`, "")
+	if code != 200 {
+		t.Fatalf("PUT cache on: %d %v", code, out)
+	}
+	if c, _ := out["cache"].(map[string]any); c["enabled"] != true {
+		t.Fatalf("PUT answered %v, want cache.enabled true", out)
+	}
+	code, pr := get(t, a.URL()+"/api/v1/annotations")
+	if code != 200 {
+		t.Fatalf("annotations: %d", code)
+	}
+	var anns []annotationJSON
+	if err := json.Unmarshal(pr.Data, &anns); err != nil {
+		t.Fatal(err)
+	}
+	if len(anns) != 1 || anns[0].Text != "cache: off → on" {
+		t.Fatalf("annotations %+v, want one \"cache: off → on\"", anns)
+	}
+
+	for _, tc := range []struct{ body, wantErr string }{
+		{`{"arrival_rate":-3}`, "arrival_rate"},
+		{`{"cache":{"enabled":"yes"}}`, "cache"},
+		{`{"warp_drive":true}`, "warp_drive"},
+		{`{`, "demo config"},
+	} {
+		code, out := put(t, u, tc.body, "")
+		msg, _ := out["error"].(string)
+		if code != 400 || !strings.Contains(msg, tc.wantErr) {
+			t.Errorf("PUT %s: %d %q, want 400 naming %q", tc.body, code, msg, tc.wantErr)
+		}
+	}
+	// Rejected changes change nothing and record nothing.
+	_, pr = get(t, a.URL()+"/api/v1/annotations")
+	_ = json.Unmarshal(pr.Data, &anns)
+	if len(anns) != 1 {
+		t.Errorf("rejected changes were annotated: %+v", anns)
+	}
+}
+
+func TestTokenGuardsChanges(t *testing.T) {
+	a := run(t, Options{Token: "s3cret"})
+	u := a.URL() + "/api/v1/demo/config"
+	if code, out := put(t, u, `{"cache":{"enabled":true}}`, ""); code != 401 {
+		t.Errorf("PUT without token: %d %v, want 401", code, out)
+	}
+	if code, out := put(t, u, `{"cache":{"enabled":true}}`, "wrong"); code != 401 {
+		t.Errorf("PUT with a wrong token: %d %v, want 401", code, out)
+	}
+	if code, out := put(t, u, `{"cache":{"enabled":true}}`, "s3cret"); code != 200 {
+		t.Errorf("PUT with the token: %d %v, want 200", code, out)
+	}
+	// Reading stays open, and the page learns it is read-only.
+	resp, err := http.Get(a.URL() + "/api/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c configJSON
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if !c.ReadOnly {
+		t.Errorf("/api/config without the token: read_only false, want true")
+	}
+}
+
+func TestNonLoopbackGeneratesToken(t *testing.T) {
+	a, err := New(Options{Addr: "0.0.0.0:0", DataDir: t.TempDir(), NoDemo: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	defer a.Run(ctx)
+	if len(a.Token()) < 16 {
+		t.Errorf("listening on all interfaces without --token: token %q, want a generated one", a.Token())
+	}
+}
+
+func TestQueryAPIErrors(t *testing.T) {
+	a := run(t, Options{NoDemo: true})
+	now := time.Now()
+	for _, tc := range []struct {
+		name, query string
+		code        int
+		errType     string
+	}{
+		{"syntax", "query=" + url.QueryEscape("rate(up[5m]"), 400, "bad_data"},
+		{"bad time", "query=up&time=yesterday", 400, "bad_data"},
+	} {
+		code, pr := get(t, a.URL()+"/api/v1/query?"+tc.query)
+		if code != tc.code || pr.ErrorType != tc.errType || pr.Error == "" {
+			t.Errorf("%s: %d %q %q, want %d %q with a message", tc.name, code, pr.ErrorType, pr.Error, tc.code, tc.errType)
+		}
+	}
+	v := url.Values{"query": {"up"}, "start": {fmtTime(now.Add(-24 * time.Hour))}, "end": {fmtTime(now)}, "step": {"1"}}
+	code, pr := get(t, a.URL()+"/api/v1/query_range?"+v.Encode())
+	if code != 400 || !strings.Contains(pr.Error, "11,000 points") {
+		t.Errorf("86400 points: %d %q, want 400 naming the 11,000 point limit", code, pr.Error)
+	}
+	v.Set("step", "0")
+	if code, pr := get(t, a.URL()+"/api/v1/query_range?"+v.Encode()); code != 400 || pr.ErrorType != "bad_data" {
+		t.Errorf("step 0: %d %q, want 400 bad_data", code, pr.ErrorType)
+	}
+	// A scalar answers in Prometheus' shape: [time, "value"].
+	code, pr = get(t, a.URL()+"/api/v1/query?query=1%2B1&time=1700000000")
+	if code != 200 || string(pr.Data) != `{"resultType":"scalar","result":[1700000000,"2"]}` {
+		t.Errorf("1+1: %d %s", code, pr.Data)
+	}
+}

@@ -1,0 +1,225 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// maxPoints is Prometheus' own limit on points per series in a range query.
+const maxPoints = 11000
+
+func (a *App) handleQuery(w http.ResponseWriter, r *http.Request) {
+	ts := time.Now()
+	if s := r.FormValue("time"); s != "" {
+		var err error
+		if ts, err = parseTime(s); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid parameter \"time\": %v", err))
+			return
+		}
+	}
+	ctx, cancel, ok := queryContext(w, r)
+	if !ok {
+		return
+	}
+	defer cancel()
+	q, err := a.engine.NewInstantQuery(ctx, a.db, nil, r.FormValue("query"), ts)
+	a.runQuery(w, ctx, q, err)
+}
+
+func (a *App) handleQueryRange(w http.ResponseWriter, r *http.Request) {
+	start, err := parseTime(r.FormValue("start"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid parameter \"start\": %v", err))
+		return
+	}
+	end, err := parseTime(r.FormValue("end"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid parameter \"end\": %v", err))
+		return
+	}
+	if end.Before(start) {
+		writeError(w, http.StatusBadRequest, "bad_data", "invalid parameter \"end\": end timestamp must not be before start time")
+		return
+	}
+	step, err := parseDuration(r.FormValue("step"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid parameter \"step\": %v", err))
+		return
+	}
+	if step <= 0 {
+		writeError(w, http.StatusBadRequest, "bad_data", "zero or negative query resolution step widths are not accepted. Try a positive integer")
+		return
+	}
+	if end.Sub(start)/step > maxPoints {
+		writeError(w, http.StatusBadRequest, "bad_data", "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+		return
+	}
+	ctx, cancel, ok := queryContext(w, r)
+	if !ok {
+		return
+	}
+	defer cancel()
+	q, err := a.engine.NewRangeQuery(ctx, a.db, nil, r.FormValue("query"), start, end, step)
+	a.runQuery(w, ctx, q, err)
+}
+
+// queryContext applies the optional "timeout" parameter.
+func queryContext(w http.ResponseWriter, r *http.Request) (context.Context, context.CancelFunc, bool) {
+	ctx := r.Context()
+	if s := r.FormValue("timeout"); s != "" {
+		d, err := parseDuration(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid parameter \"timeout\": %v", err))
+			return nil, nil, false
+		}
+		c, cancel := context.WithTimeout(ctx, d)
+		return c, cancel, true
+	}
+	c, cancel := context.WithCancel(ctx)
+	return c, cancel, true
+}
+
+func (a *App) runQuery(w http.ResponseWriter, ctx context.Context, q promql.Query, err error) {
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	defer q.Close()
+	res := q.Exec(ctx)
+	if res.Err != nil {
+		code, typ := queryErrorStatus(res.Err)
+		writeError(w, code, typ, res.Err.Error())
+		return
+	}
+	warnings, infos := res.Warnings.AsStrings(q.Statement().String(), 10, 10)
+	writeJSONResponse(w, http.StatusOK, apiResponse{
+		Status:   "success",
+		Data:     queryData{ResultType: res.Value.Type(), Result: jsonValue(res.Value)},
+		Warnings: warnings,
+		Infos:    infos,
+	})
+}
+
+// queryErrorStatus maps engine errors to Prometheus' status codes and types.
+func queryErrorStatus(err error) (int, string) {
+	var (
+		canceled promql.ErrQueryCanceled
+		timeout  promql.ErrQueryTimeout
+		storage  promql.ErrStorage
+		samples  promql.ErrTooManySamples
+	)
+	switch {
+	case errors.As(err, &canceled), errors.Is(err, context.Canceled):
+		return 499, "canceled"
+	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "timeout"
+	case errors.As(err, &storage):
+		return http.StatusInternalServerError, "internal"
+	case errors.As(err, &samples):
+		return 422, "execution"
+	}
+	return 422, "execution"
+}
+
+type queryData struct {
+	ResultType parser.ValueType `json:"resultType"`
+	Result     any              `json:"result"`
+}
+
+// point is [unix seconds, "value"], Prometheus' JSON for one sample.
+type point [2]any
+
+func jsonPoint(t int64, v float64) point {
+	return point{float64(t) / 1000, formatFloat(v)}
+}
+
+func formatFloat(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+type vectorSample struct {
+	Metric labels.Labels `json:"metric"`
+	Value  point         `json:"value"`
+}
+
+type matrixSeries struct {
+	Metric labels.Labels `json:"metric"`
+	Values []point       `json:"values"`
+}
+
+func jsonValue(v parser.Value) any {
+	switch v := v.(type) {
+	case promql.Vector:
+		out := make([]vectorSample, 0, len(v))
+		for _, s := range v {
+			if s.H != nil {
+				continue // native histogram samples are not exposed yet
+			}
+			out = append(out, vectorSample{Metric: s.Metric, Value: jsonPoint(s.T, s.F)})
+		}
+		return out
+	case promql.Matrix:
+		out := make([]matrixSeries, 0, len(v))
+		for _, s := range v {
+			vals := make([]point, 0, len(s.Floats))
+			for _, f := range s.Floats {
+				vals = append(vals, jsonPoint(f.T, f.F))
+			}
+			out = append(out, matrixSeries{Metric: s.Metric, Values: vals})
+		}
+		return out
+	case promql.Scalar:
+		return jsonPoint(v.T, v.V)
+	case promql.String:
+		return point{float64(v.T) / 1000, v.V}
+	}
+	return nil
+}
+
+// parseTime accepts Unix seconds (with fraction) or RFC 3339, as Prometheus does.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("missing timestamp")
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(math.Round(frac*1000))*int64(time.Millisecond)).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("cannot parse %q to a valid timestamp", s)
+}
+
+// parseDuration accepts seconds (with fraction) or a Prometheus duration such as 15s or 1m30s.
+func parseDuration(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		d := f * float64(time.Second)
+		if d >= float64(math.MaxInt64) || d <= float64(math.MinInt64) {
+			return 0, fmt.Errorf("cannot parse %q to a valid duration. It overflows int64", s)
+		}
+		return time.Duration(d), nil
+	}
+	if d, err := model.ParseDuration(s); err == nil {
+		return time.Duration(d), nil
+	}
+	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
+}

@@ -1,0 +1,101 @@
+// Command archscope is an observability dashboard with a simulated shop.
+//
+//	archscope serve [--addr 127.0.0.1:7777] [--data DIR] [--no-demo] [--token T]
+//	archscope version
+//
+// Built with -tags desktop, running it without arguments opens the desktop window.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/archscope/archscope/app"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "archscope:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `archscope — see how architecture changes latency and throughput
+
+Usage:
+  archscope serve [flags]   run the headless web mode (flags: archscope serve -h)
+  archscope version         print the version
+`
+
+func run(args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		if desktopBuild {
+			return runDesktop()
+		}
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "version", "--version":
+		fmt.Fprintln(stderr, "archscope", app.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:7777", "listen address; beyond loopback, changes need --token")
+	data := fs.String("data", "", "data directory for the history (default: per-user data directory)")
+	noDemo := fs.Bool("no-demo", false, "do not run the demo shop")
+	token := fs.String("token", "", "bearer token required for changes (generated when listening beyond loopback)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	assets, err := frontendAssets()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	a, err := app.New(app.Options{
+		Addr: *addr, DataDir: *data, NoDemo: *noDemo, Token: *token, Assets: assets, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stderr, "archscope %s: open %s/\n", app.Version, a.URL())
+	return a.Run(ctx)
+}
+
+// frontendAssets is the built frontend. A binary built before the frontend
+// still serves the API, but says plainly why there is no page.
+func frontendAssets() (fs.FS, error) {
+	sub, err := fs.Sub(frontendDist, "frontend/dist")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fs.Stat(sub, "index.html"); err != nil {
+		return nil, errors.New("this binary was built without the frontend: run `make build` (it builds frontend/dist first)")
+	}
+	return sub, nil
+}
