@@ -1,0 +1,28 @@
+package collectors
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the collectors' own metrics, served on archscope's /metrics.
+type metrics struct {
+	scrapes  *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	samples  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		scrapes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archscope_scrapes_total", Help: "Scrapes attempted, by job.",
+		}, []string{"job"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archscope_scrape_failures_total", Help: "Scrapes that failed (up = 0), by job.",
+		}, []string{"job"}),
+		samples: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archscope_scraped_samples_total", Help: "Samples stored from scrapes, by job.",
+		}, []string{"job"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.scrapes, m.failures, m.samples)
+	}
+	return m
+}
