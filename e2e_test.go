@@ -70,12 +70,12 @@ func browser(t *testing.T, width, height int) context.Context {
 
 // readValue reads the number a live value element shows (its data-value).
 func readValue(ctx context.Context, id string) (float64, bool, error) {
-	var s string
-	var ok bool
-	if err := chromedp.Run(ctx, chromedp.AttributeValue("#"+id, "data-value", &s, &ok)); err != nil {
+	js := `(document.querySelector("#` + id + `") || {dataset: {}}).dataset.value || ""`
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
 		return 0, false, err
 	}
-	if !ok || s == "" {
+	if s == "" {
 		return 0, false, nil
 	}
 	v, err := strconv.ParseFloat(s, 64)
@@ -106,8 +106,8 @@ func average(t *testing.T, ctx context.Context, id string, n int) float64 {
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
 	dir, _ := filepath.Abs("test-artifacts")
@@ -133,17 +133,17 @@ func TestE2EDashboardCache(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 
-	if err := chromedp.Run(ctx,
+	if err := chromedp.Do(ctx,
 		chromedp.Navigate(a.URL()+"/"),
 		chromedp.WaitVisible("#chart-latency"),
-		chromedp.Poll(`document.querySelector("#conn").dataset.state === "open"`, nil, chromedp.WithPollingTimeout(20*time.Second)),
-		// Ten points: the 10 s rate window behind every panel is full.
-		chromedp.Poll(`+document.querySelector("#chart-latency").dataset.points >= 12`, nil, chromedp.WithPollingTimeout(60*time.Second)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#conn").dataset.state === "open"`, chromedp.WithPollingTimeout(20*time.Second)),
+		// A dozen points: the 10 s rate window behind every panel is full.
+		chromedp.Poll[chromedp.Void](`+document.querySelector("#chart-latency").dataset.points >= 12`, chromedp.WithPollingTimeout(60*time.Second)),
 	); err != nil {
 		t.Fatalf("page did not go live: %v", err)
 	}
-	var checked bool
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector("#knob-cache").checked`, &checked)); err != nil {
+	checked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#knob-cache").checked`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if checked {
@@ -154,11 +154,11 @@ func TestE2EDashboardCache(t *testing.T) {
 	errBefore := average(t, ctx, "value-errors", 3)
 	screenshot(t, ctx, "e2e-cache-off.png")
 
-	if err := chromedp.Run(ctx,
+	if err := chromedp.Do(ctx,
 		chromedp.Click("#knob-cache"),
-		chromedp.Poll(`[...document.querySelectorAll("#annotations li")].some(li => li.textContent.includes("cache: off → on"))`,
-			nil, chromedp.WithPollingTimeout(10*time.Second)),
-		chromedp.Poll(`+document.querySelector("#chart-latency").dataset.annotations >= 1`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#annotations li")].some(li => li.textContent.includes("cache: off → on"))`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Poll[chromedp.Void](`+document.querySelector("#chart-latency").dataset.annotations >= 1`, chromedp.WithPollingTimeout(5*time.Second)),
 	); err != nil {
 		t.Fatalf("flipping the cache showed no annotation: %v", err)
 	}

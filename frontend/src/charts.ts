@@ -1,0 +1,318 @@
+// The three uPlot charts. Each is built once and fed with setData from the
+// model's columnar arrays on every tick (as uPlot's stream-data demo does);
+// resizing calls setSize. Data is scaled to display units here (seconds →
+// ms, ratio → %) so axes, legends and the big numbers agree. Annotations are
+// drawn by a small plugin in uPlot's draw hook.
+
+import uPlot from 'uplot';
+import type { Annotation, Model, SeriesName, Value } from '@/model';
+import { visibleAnnotations } from '@/model';
+import { axisTick, formatMs, formatPercent, formatRate, NO_VALUE } from '@/format';
+
+/** The charts on the page. */
+export type ChartKind = 'latency' | 'throughput' | 'errors';
+
+/** ChartSpec describes one chart: which series, in which unit. */
+export interface ChartSpec {
+  kind: ChartKind;
+  /** Axis unit, in display units. */
+  unit: string;
+  /** Multiplier from the server's unit to the display unit. */
+  scale: number;
+  /** Formats a value in the server's unit for the legend. */
+  format: (v: Value) => string;
+  series: ReadonlyArray<{ name: SeriesName; label: string; dash?: number[] }>;
+}
+
+/** CHARTS lists the charts in page order. */
+export const CHARTS: readonly ChartSpec[] = [
+  {
+    kind: 'latency',
+    unit: 'ms',
+    scale: 1000,
+    format: formatMs,
+    series: [
+      // Dashes as well as colours, so the lines stay distinct in greyscale.
+      { name: 'p50', label: 'p50', dash: [2, 4] },
+      { name: 'p95', label: 'p95', dash: [10, 5] },
+      { name: 'p99', label: 'p99' },
+    ],
+  },
+  { kind: 'throughput', unit: 'req/s', scale: 1, format: formatRate, series: [{ name: 'throughput', label: 'successful' }] },
+  { kind: 'errors', unit: '%', scale: 100, format: formatPercent, series: [{ name: 'errors', label: 'not 2xx' }] },
+];
+
+/** Palette holds the theme's colours, read from CSS custom properties. */
+export interface Palette {
+  text: string;
+  grid: string;
+  annotation: string;
+  annotationBg: string;
+  series: Record<SeriesName, string>;
+}
+
+/** readPalette reads the current theme's colours from CSS variables on el. */
+export function readPalette(el: Element): Palette {
+  const css = getComputedStyle(el);
+  const v = (name: string, fallback: string): string => css.getPropertyValue(name).trim() || fallback;
+  return {
+    text: v('--fg-muted', '#c8c8c8'),
+    grid: v('--grid', 'rgba(255,255,255,0.08)'),
+    annotation: v('--annotation', '#F0E442'),
+    annotationBg: v('--bg-panel', '#1b1d22'),
+    series: {
+      p50: v('--c-p50', '#56B4E9'),
+      p95: v('--c-p95', '#E69F00'),
+      p99: v('--c-p99', '#D55E00'),
+      throughput: v('--c-throughput', '#009E73'),
+      errors: v('--c-errors', '#CC79A7'),
+    },
+  };
+}
+
+/** columns builds uPlot's aligned data for a chart: times, then each series in display units. */
+export function columns(m: Model, spec: ChartSpec): uPlot.AlignedData {
+  const out: Array<Array<number | null>> = [m.times.slice()];
+  for (const s of spec.series) {
+    out.push(m.values[s.name].map((v) => (v === null ? null : v * spec.scale)));
+  }
+  return out as uPlot.AlignedData;
+}
+
+/**
+ * annotationX maps a time to a horizontal position on a linear x scale
+ * spanning [min, max] drawn over [left, left+width]; null when the time is
+ * outside the scale (such a marker is not drawn).
+ */
+export function annotationX(t: number, min: number, max: number, left: number, width: number): number | null {
+  if (!(max > min) || t < min || t > max) return null;
+  return left + ((t - min) / (max - min)) * width;
+}
+
+/** LabelPlace is where one annotation's label goes: its left edge and its row from the top. */
+export interface LabelPlace {
+  x: number;
+  row: number;
+}
+
+/**
+ * layoutLabels places labels of the given widths at markers xs (ascending)
+ * inside [left, right]: each label starts at its marker, is pulled left to
+ * stay inside, and drops to the next row down when it would overlap the
+ * previous label in a row.
+ */
+export function layoutLabels(xs: readonly number[], widths: readonly number[], left: number, right: number, gap: number): LabelPlace[] {
+  const rowEnds: number[] = [];
+  return xs.map((mx, i) => {
+    const w = widths[i] ?? 0;
+    const x = Math.max(left, Math.min(mx, right - w));
+    let row = rowEnds.findIndex((end) => end + gap <= x);
+    if (row < 0) {
+      row = rowEnds.length;
+      rowEnds.push(0);
+    }
+    rowEnds[row] = x + w;
+    return { x, row };
+  });
+}
+
+/** AnnotationPluginOptions feeds the plugin its annotations and reports what it drew. */
+export interface AnnotationPluginOptions {
+  annotations: () => readonly Annotation[];
+  palette: () => Palette;
+  /** Called after each draw with the number of markers drawn. */
+  onDrawn: (count: number) => void;
+}
+
+/**
+ * annotationsPlugin draws each annotation as a vertical line across the plot
+ * with its text in a box at the top, in the draw hook (after series, so the
+ * markers sit on top of the lines).
+ */
+export function annotationsPlugin(opts: AnnotationPluginOptions): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: (u: uPlot) => {
+        const { min, max } = u.scales.x ?? {};
+        const { left, top, width, height } = u.bbox;
+        if (min === undefined || max === undefined || min === null || max === null) {
+          opts.onDrawn(0);
+          return;
+        }
+        const drawn: Array<{ x: number; text: string }> = [];
+        for (const a of opts.annotations()) {
+          const x = annotationX(a.time, min, max, left, width);
+          if (x !== null) drawn.push({ x: Math.round(x) + 0.5, text: a.text });
+        }
+        const pal = opts.palette();
+        const px = uPlot.pxRatio || 1;
+        const ctx = u.ctx;
+        ctx.save();
+        ctx.strokeStyle = pal.annotation;
+        ctx.lineWidth = 2 * px;
+        ctx.setLineDash([6 * px, 3 * px]);
+        for (const d of drawn) {
+          ctx.beginPath();
+          ctx.moveTo(d.x, top);
+          ctx.lineTo(d.x, top + height);
+          ctx.stroke();
+        }
+        ctx.setLineDash([]);
+        const fontPx = 13 * px;
+        const pad = 4 * px;
+        const rowH = fontPx + 2 * pad;
+        ctx.font = `600 ${fontPx}px system-ui, -apple-system, "Segoe UI", sans-serif`;
+        ctx.textBaseline = 'middle';
+        const widths = drawn.map((d) => ctx.measureText(d.text).width + 2 * pad);
+        const places = layoutLabels(
+          drawn.map((d) => d.x),
+          widths,
+          left,
+          left + width,
+          4 * px,
+        );
+        drawn.forEach((d, i) => {
+          const p = places[i] as LabelPlace;
+          const w = widths[i] as number;
+          const y = top + p.row * (rowH + 2 * px);
+          ctx.fillStyle = pal.annotationBg;
+          ctx.globalAlpha = 0.85;
+          ctx.fillRect(p.x, y, w, rowH);
+          ctx.globalAlpha = 1;
+          ctx.strokeStyle = pal.annotation;
+          ctx.lineWidth = 1 * px;
+          ctx.strokeRect(p.x + 0.5, y + 0.5, w - 1, rowH - 1);
+          ctx.fillStyle = pal.annotation;
+          ctx.fillText(d.text, p.x + pad, y + rowH / 2);
+        });
+        ctx.restore();
+        opts.onDrawn(drawn.length);
+      },
+    },
+  };
+}
+
+/** Height of plot area plus axes, in CSS pixels; fixed so the page never jumps. */
+export const CHART_HEIGHT = 210;
+
+/** Width reserved for every y axis, so the three plots line up. */
+const Y_AXIS_SIZE = 84;
+
+function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal: Palette, plugin: uPlot.Plugin): uPlot.Options {
+  const axisFont = '14px system-ui, -apple-system, "Segoe UI", sans-serif';
+  return {
+    width,
+    height: CHART_HEIGHT,
+    plugins: [plugin],
+    cursor: { sync: { key: 'archscope' }, drag: { x: false, y: false } },
+    legend: { show: true, live: true },
+    scales: {
+      x: {
+        time: true,
+        // Always the last windowSeconds up to the newest point, so the chart
+        // scrolls at a constant rate instead of stretching as data arrives.
+        range: (_u, _min, max) => {
+          const hi = Number.isFinite(max) ? max : Date.now() / 1000;
+          return [hi - windowSeconds, hi];
+        },
+      },
+      y: {
+        range: (_u, _min, max) => [0, Number.isFinite(max) && max > 0 ? max * 1.1 : 1],
+      },
+    },
+    axes: [
+      { stroke: pal.text, font: axisFont, grid: { stroke: pal.grid, width: 1 }, ticks: { stroke: pal.grid, width: 1 } },
+      {
+        stroke: pal.text,
+        font: axisFont,
+        size: Y_AXIS_SIZE,
+        grid: { stroke: pal.grid, width: 1 },
+        ticks: { stroke: pal.grid, width: 1 },
+        values: (_u, splits, _axis, _space, incr) => splits.map((v) => axisTick(v, incr, spec.unit)),
+      },
+    ],
+    series: [
+      { label: 'time', value: '{HH}:{mm}:{ss}' },
+      ...spec.series.map(
+        (s): uPlot.Series => ({
+          label: s.label,
+          stroke: pal.series[s.name],
+          width: 2.5,
+          dash: s.dash,
+          spanGaps: false,
+          points: { show: false },
+          value: (_u, v) => (v === null || v === undefined ? NO_VALUE : spec.format(v / spec.scale)),
+        }),
+      ),
+    ],
+  };
+}
+
+/** Chart owns one uPlot instance inside its container element. */
+export class Chart {
+  private plot: uPlot | null = null;
+  private model: Model;
+  private pal: Palette;
+  private readonly observer: ResizeObserver;
+  private lastWidth = 0;
+
+  constructor(
+    private readonly container: HTMLElement,
+    readonly spec: ChartSpec,
+    model: Model,
+    pal: Palette,
+  ) {
+    this.model = model;
+    this.pal = pal;
+    this.build();
+    this.observer = new ResizeObserver(() => this.resize());
+    this.observer.observe(container);
+  }
+
+  private build(): void {
+    this.plot?.destroy();
+    this.lastWidth = this.width();
+    const plugin = annotationsPlugin({
+      annotations: () => visibleAnnotations(this.model),
+      palette: () => this.pal,
+      onDrawn: (n) => {
+        this.container.dataset.annotations = String(n);
+      },
+    });
+    const opts = buildOptions(this.spec, this.lastWidth, this.model.windowSeconds, this.pal, plugin);
+    this.plot = new uPlot(opts, columns(this.model, this.spec), this.container);
+    this.container.dataset.points = String(this.model.times.length);
+  }
+
+  private width(): number {
+    return Math.max(200, Math.floor(this.container.clientWidth));
+  }
+
+  /** update feeds the chart the model's current data. */
+  update(m: Model): void {
+    this.model = m;
+    this.plot?.setData(columns(m, this.spec));
+    this.container.dataset.points = String(m.times.length);
+  }
+
+  /** resize fits the chart to its container's width. */
+  resize(): void {
+    const w = this.width();
+    if (w === this.lastWidth || !this.plot) return;
+    this.lastWidth = w;
+    this.plot.setSize({ width: w, height: CHART_HEIGHT });
+  }
+
+  /** setPalette rebuilds the chart in new theme colours. */
+  setPalette(pal: Palette): void {
+    this.pal = pal;
+    this.build();
+  }
+
+  /** destroy removes the chart and stops watching its size. */
+  destroy(): void {
+    this.observer.disconnect();
+    this.plot?.destroy();
+    this.plot = null;
+  }
+}

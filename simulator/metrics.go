@@ -1,0 +1,72 @@
+package simulator
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Routes, one per service for now.
+const (
+	routeGateway = "/api/products/:id"
+	routeProduct = "GetProduct"
+	routeDB      = "SELECT product"
+)
+
+var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// metrics are the shop's client_golang metrics, on the shop's own registry.
+// The hot path holds the per-label children, not the vectors.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
+	queueLen *prometheus.GaugeVec
+
+	gatewayOK, gateway503, productOK, product503, dbOK prometheus.Counter
+	gatewayLat, productLat, dbLat                      prometheus.Observer
+	gatewayInFlight, productInFlight, dbInFlight       prometheus.Gauge
+	productQueue, dbQueue                              prometheus.Gauge
+
+	cacheHits, cacheMisses, cacheEvictions prometheus.Counter
+	cacheEntries                           prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_requests_total", Help: "Requests completed, by service, route and status code.",
+	}, []string{"service", "route", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:                            "shop_request_duration_seconds",
+		Help:                            "Request latency from the intended start, by service and route.",
+		Buckets:                         latencyBuckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  160,
+		NativeHistogramMinResetDuration: 0,
+	}, []string{"service", "route"})
+	m.inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_requests_in_flight", Help: "Requests inside a service, queued or being served.",
+	}, []string{"service"})
+	m.queueLen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_queue_length", Help: "Requests waiting for a worker or connection.",
+	}, []string{"service"})
+	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_hits_total", Help: "Product lookups the cache answered."})
+	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
+	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
+	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+
+	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
+	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")
+	m.productOK = m.requests.WithLabelValues("product", routeProduct, "200")
+	m.product503 = m.requests.WithLabelValues("product", routeProduct, "503")
+	m.dbOK = m.requests.WithLabelValues("db", routeDB, "200")
+	m.gatewayLat = m.latency.WithLabelValues("gateway", routeGateway)
+	m.productLat = m.latency.WithLabelValues("product", routeProduct)
+	m.dbLat = m.latency.WithLabelValues("db", routeDB)
+	m.gatewayInFlight = m.inFlight.WithLabelValues("gateway")
+	m.productInFlight = m.inFlight.WithLabelValues("product")
+	m.dbInFlight = m.inFlight.WithLabelValues("db")
+	m.productQueue = m.queueLen.WithLabelValues("product")
+	m.dbQueue = m.queueLen.WithLabelValues("db")
+	return m
+}

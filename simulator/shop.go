@@ -1,0 +1,375 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// model is the shop's fixed physics: the times that are not knobs.
+type model struct {
+	hop      dist    // one network hop, gateway ↔ product
+	cpu      dist    // product worker's own work per request
+	cacheHit dist    // serving a cache hit
+	db       dist    // one database query
+	zipfS    float64 // product popularity exponent (> 1)
+}
+
+// defaultModel: sub-millisecond hops, 1 ms of CPU, a 40 ms mean query with a
+// log-normal tail (sigma 0.5: p99 ≈ 3× the median).
+func defaultModel() model {
+	return model{
+		hop:      shifted{0.0003, exponential{0.0002}},
+		cpu:      exponential{0.001},
+		cacheHit: shifted{0.0001, exponential{0.0001}},
+		db:       newLogNormal(0.040, 0.5),
+		zipfS:    1.2,
+	}
+}
+
+// request is one user request in flight. Requests live in a slab and are
+// reused, so the hot path does not allocate.
+type request struct {
+	start     float64 // intended send time: latency is measured from here
+	atProduct float64
+	atDB      float64
+	product   int32
+	code      int16
+	next      int32 // free list / queue link
+}
+
+// queue is a FIFO of request indices, linked through request.next.
+type queue struct {
+	head, tail int32
+	n          int
+}
+
+func newQueue() queue { return queue{head: -1, tail: -1} }
+
+func (q *queue) push(reqs []request, i int32) {
+	reqs[i].next = -1
+	if q.tail >= 0 {
+		reqs[q.tail].next = i
+	} else {
+		q.head = i
+	}
+	q.tail = i
+	q.n++
+}
+
+func (q *queue) pop(reqs []request) int32 {
+	i := q.head
+	q.head = reqs[i].next
+	if q.head < 0 {
+		q.tail = -1
+	}
+	q.n--
+	return i
+}
+
+// Shop is the simulated online shop. Its methods are safe for concurrent use.
+type Shop struct {
+	logger *slog.Logger
+	m      *metrics
+	model  model
+
+	mu     sync.Mutex
+	cfg    Config
+	eng    engine
+	rng    *rand.Rand
+	zipf   *rand.Zipf
+	cache  *lru
+	reqs   []request
+	free   int32
+	arrGen uint32
+
+	productBusy, dbBusy   int
+	productQ, dbQ         queue
+	inSystem              int
+	dbArea, dbAreaSince   float64 // ∫ (requests in the database) dt, for Little's law
+	gatewayDone, dbServed uint64
+}
+
+// New makes a shop at virtual time zero. Nothing runs until Run or Advance.
+func New(cfg Config, logger *slog.Logger) (*Shop, error) {
+	return newShop(cfg, defaultModel(), logger)
+}
+
+func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Shop{
+		logger: logger, m: newMetrics(), model: mdl, cfg: cfg,
+		rng:      rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
+		cache:    newLRU(catalogSize, cfg.Cache.Capacity),
+		free:     -1,
+		productQ: newQueue(), dbQ: newQueue(),
+	}
+	s.zipf = rand.NewZipf(s.rng, mdl.zipfS, 1, catalogSize-1)
+	s.scheduleArrival()
+	return s, nil
+}
+
+// Config returns the knobs in force.
+func (s *Shop) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// SetConfig validates cfg and applies it at the current virtual time.
+func (s *Shop) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cfg.Seed != s.cfg.Seed {
+		return fmt.Errorf("seed is fixed when the shop starts (%d); got %d", s.cfg.Seed, cfg.Seed)
+	}
+	old := s.cfg
+	s.cfg = cfg
+	if cfg.ArrivalRate != old.ArrivalRate {
+		s.arrGen++ // the pending arrival was drawn at the old rate
+		s.scheduleArrival()
+	}
+	if !cfg.Cache.Enabled {
+		s.cache.clear() // a cache switched off forgets; switched on it starts cold
+	}
+	s.cache.resize(cfg.Cache.Capacity)
+	s.m.cacheEntries.Set(float64(s.cache.size))
+	// More workers or connections start serving the queues now.
+	for s.productBusy < cfg.ProductWorkers && s.productQ.n > 0 {
+		s.startProduct(s.productQ.pop(s.reqs))
+	}
+	for s.dbBusy < cfg.DBConnections && s.dbQ.n > 0 {
+		s.startDB(s.dbQ.pop(s.reqs))
+	}
+	s.updateGauges()
+	return nil
+}
+
+// Handler serves the shop's exposition. It holds the shop still while it
+// gathers, so one scrape sees one consistent instant.
+func (s *Shop) Handler() http.Handler {
+	h := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Elapsed is the virtual time since the shop was made.
+func (s *Shop) Elapsed() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Duration(s.eng.now * float64(time.Second))
+}
+
+// Advance runs virtual time forward by d as fast as the CPU allows.
+func (s *Shop) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceTo(s.eng.now + d.Seconds())
+}
+
+// Run paces virtual time to the wall clock until ctx is done.
+func (s *Shop) Run(ctx context.Context) error {
+	const step = 10 * time.Millisecond
+	wallStart := time.Now()
+	s.mu.Lock()
+	virtStart := s.eng.now
+	s.mu.Unlock()
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil
+			}
+			return ctx.Err()
+		case now := <-tick.C:
+			s.mu.Lock()
+			s.advanceTo(virtStart + now.Sub(wallStart).Seconds())
+			s.mu.Unlock()
+		}
+	}
+}
+
+// advanceTo handles every event due up to virtual time t. Caller holds mu.
+func (s *Shop) advanceTo(t float64) {
+	for {
+		ev, ok := s.eng.next(t)
+		if !ok {
+			break
+		}
+		s.handle(ev)
+	}
+	s.trackDB(t)
+	s.eng.now = t
+	s.updateGauges()
+}
+
+func (s *Shop) handle(ev event) {
+	switch ev.kind {
+	case evArrival:
+		if ev.gen != s.arrGen {
+			return // retired by a rate change
+		}
+		s.arrive()
+		s.scheduleArrival()
+	case evAtProduct:
+		s.atProduct(ev.req)
+	case evCPUDone:
+		s.lookup(ev.req)
+	case evHitDone:
+		s.productDone(ev.req)
+	case evDBDone:
+		s.dbDone(ev.req)
+	case evResponse:
+		s.respond(ev.req)
+	}
+}
+
+func (s *Shop) scheduleArrival() {
+	s.eng.schedule(s.eng.now+s.rng.ExpFloat64()/s.cfg.ArrivalRate, evArrival, -1, s.arrGen)
+}
+
+func (s *Shop) alloc() int32 {
+	if s.free >= 0 {
+		i := s.free
+		s.free = s.reqs[i].next
+		return i
+	}
+	s.reqs = append(s.reqs, request{})
+	return int32(len(s.reqs) - 1)
+}
+
+func (s *Shop) release(i int32) {
+	s.reqs[i] = request{next: s.free}
+	s.free = i
+}
+
+func (s *Shop) arrive() {
+	i := s.alloc()
+	r := &s.reqs[i]
+	r.start = s.eng.now
+	r.product = int32(s.zipf.Uint64())
+	s.inSystem++
+	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evAtProduct, i, 0)
+}
+
+func (s *Shop) atProduct(i int32) {
+	s.reqs[i].atProduct = s.eng.now
+	switch {
+	case s.productBusy < s.cfg.ProductWorkers:
+		s.startProduct(i)
+	case s.productQ.n < s.cfg.ProductQueue:
+		s.productQ.push(s.reqs, i)
+	default:
+		// Refused at once: the product service answers 503 without work.
+		s.m.product503.Inc()
+		s.m.productLat.Observe(0)
+		s.reqs[i].code = 503
+		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+	}
+}
+
+func (s *Shop) startProduct(i int32) {
+	s.productBusy++
+	s.eng.schedule(s.eng.now+s.model.cpu.sample(s.rng), evCPUDone, i, 0)
+}
+
+// lookup asks the cache, then the database on a miss.
+func (s *Shop) lookup(i int32) {
+	if s.cfg.Cache.Enabled {
+		if s.cache.get(s.reqs[i].product) {
+			s.m.cacheHits.Inc()
+			s.eng.schedule(s.eng.now+s.model.cacheHit.sample(s.rng), evHitDone, i, 0)
+			return
+		}
+		s.m.cacheMisses.Inc()
+	}
+	s.trackDB(s.eng.now)
+	s.reqs[i].atDB = s.eng.now
+	if s.dbBusy < s.cfg.DBConnections {
+		s.startDB(i)
+	} else {
+		s.dbQ.push(s.reqs, i)
+	}
+}
+
+func (s *Shop) startDB(i int32) {
+	s.dbBusy++
+	s.eng.schedule(s.eng.now+s.model.db.sample(s.rng), evDBDone, i, 0)
+}
+
+func (s *Shop) dbDone(i int32) {
+	s.trackDB(s.eng.now)
+	s.dbBusy--
+	s.dbServed++
+	s.m.dbOK.Inc()
+	s.m.dbLat.Observe(s.eng.now - s.reqs[i].atDB)
+	if s.cfg.Cache.Enabled {
+		if s.cache.put(s.reqs[i].product) {
+			s.m.cacheEvictions.Inc()
+		}
+		s.m.cacheEntries.Set(float64(s.cache.size))
+	}
+	for s.dbBusy < s.cfg.DBConnections && s.dbQ.n > 0 {
+		s.startDB(s.dbQ.pop(s.reqs))
+	}
+	s.productDone(i)
+}
+
+func (s *Shop) productDone(i int32) {
+	s.productBusy--
+	s.reqs[i].code = 200
+	s.m.productOK.Inc()
+	s.m.productLat.Observe(s.eng.now - s.reqs[i].atProduct)
+	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+	for s.productBusy < s.cfg.ProductWorkers && s.productQ.n > 0 {
+		s.startProduct(s.productQ.pop(s.reqs))
+	}
+}
+
+func (s *Shop) respond(i int32) {
+	r := &s.reqs[i]
+	if r.code == 200 {
+		s.m.gatewayOK.Inc()
+	} else {
+		s.m.gateway503.Inc()
+	}
+	s.m.gatewayLat.Observe(s.eng.now - r.start)
+	s.gatewayDone++
+	s.inSystem--
+	s.release(i)
+}
+
+// trackDB accumulates the time-integral of requests in the database, the L
+// of Little's law.
+func (s *Shop) trackDB(t float64) {
+	s.dbArea += float64(s.dbBusy+s.dbQ.n) * (t - s.dbAreaSince)
+	s.dbAreaSince = t
+}
+
+func (s *Shop) updateGauges() {
+	s.m.gatewayInFlight.Set(float64(s.inSystem))
+	s.m.productInFlight.Set(float64(s.productBusy + s.productQ.n))
+	s.m.productQueue.Set(float64(s.productQ.n))
+	s.m.dbInFlight.Set(float64(s.dbBusy + s.dbQ.n))
+	s.m.dbQueue.Set(float64(s.dbQ.n))
+}

@@ -1,0 +1,309 @@
+package simulator
+
+import (
+	"math"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+func exposition(t *testing.T, s *Shop) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/demo/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("exposition: %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+// metric finds one metric's value in the shop's registry: a counter's or
+// gauge's value, or for a histogram its sample count and sum.
+func metric(t *testing.T, s *Shop, name string, kv ...string) (value, sum float64) {
+	t.Helper()
+	mfs, err := s.m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i < len(kv); i += 2 {
+				if !hasLabel(m, kv[i], kv[i+1]) {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue(), 0
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), 0
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount()), m.Histogram.GetSampleSum()
+			}
+		}
+	}
+	return 0, 0
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue() == value
+		}
+	}
+	return value == ""
+}
+
+func TestDeterministicUnderSeed(t *testing.T) {
+	run := func(seed uint64) string {
+		cfg := DefaultConfig()
+		cfg.Seed = seed
+		s, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Advance(20 * time.Second)
+		on := s.Config()
+		on.Cache.Enabled = true
+		if err := s.SetConfig(on); err != nil {
+			t.Fatal(err)
+		}
+		s.Advance(20 * time.Second)
+		return exposition(t, s)
+	}
+	a, b, c := run(7), run(7), run(8)
+	if a != b {
+		t.Error("two runs with the same seed and knob timeline gave different expositions")
+	}
+	if a == c {
+		t.Error("different seeds gave identical expositions")
+	}
+	if !strings.Contains(a, `shop_requests_total{code="200",route="/api/products/:id",service="gateway"}`) {
+		t.Errorf("exposition lacks the gateway request counter:\n%s", a[:min(len(a), 2000)])
+	}
+}
+
+// erlangC is the probability that an arrival waits in an M/M/c queue.
+func erlangC(c int, lambda, mu float64) float64 {
+	a := lambda / mu // offered load in erlangs
+	rho := a / float64(c)
+	sum, term := 0.0, 1.0
+	for k := 0; k < c; k++ {
+		if k > 0 {
+			term *= a / float64(k)
+		}
+		sum += term
+	}
+	top := term * a / float64(c) / (1 - rho) // a^c/c! · 1/(1−ρ)
+	return top / (sum + top)
+}
+
+// TestQueueingTheory runs the database alone as an M/M/c station (Poisson
+// arrivals, exponential service, no cache, no hops, no CPU, workers never
+// scarce) and compares its mean response time with theory:
+// W = C(c, a)/(cμ − λ) + 1/μ. Tolerance 3 %: with these run lengths the
+// standard error of the mean is ≤ 1 % at ρ = 0.8 (the slowest-mixing case,
+// M/M/1's waiting-time variance grows as 1/(1−ρ)⁴), so 3 % is three standard
+// errors, and the seed is fixed, so the outcome does not flake.
+// Little's law (L = λW) holds exactly on any sample path up to edge effects
+// (requests still inside at the end), so it gets 1 %.
+func TestQueueingTheory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long simulation")
+	}
+	const mu = 1000.0 // 1 ms mean service
+	for _, tc := range []struct {
+		name    string
+		c       int
+		rho     float64
+		seconds float64
+	}{
+		{"M/M/1 ρ=0.5", 1, 0.5, 300},
+		{"M/M/1 ρ=0.8", 1, 0.8, 1200},
+		{"M/M/4 ρ=0.8", 4, 0.8, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lambda := tc.rho * float64(tc.c) * mu
+			cfg := Config{Seed: 42, ArrivalRate: lambda, ProductWorkers: maxWorkers, ProductQueue: 0, DBConnections: tc.c}
+			mdl := model{hop: deterministic{0}, cpu: deterministic{0}, cacheHit: deterministic{0}, db: exponential{1 / mu}, zipfS: 1.1}
+			s, err := newShop(cfg, mdl, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Advance(time.Duration(tc.seconds * float64(time.Second)))
+			n, sum := metric(t, s, "shop_request_duration_seconds", "service", "db")
+			w := sum / n
+			want := erlangC(tc.c, lambda, mu)/(float64(tc.c)*mu-lambda) + 1/mu
+			t.Logf("%d queries: W = %.4f ms, theory %.4f ms (%+.2f %%)", int(n), w*1000, want*1000, 100*(w/want-1))
+			if math.Abs(w/want-1) > 0.03 {
+				t.Errorf("mean response %.4f ms, theory %.4f ms: off by more than 3 %%", w*1000, want*1000)
+			}
+			l := s.dbArea / s.eng.now
+			lam := float64(s.dbServed) / s.eng.now
+			if math.Abs(l/(lam*w)-1) > 0.01 {
+				t.Errorf("Little's law: L = %.4f, λW = %.4f", l, lam*w)
+			}
+		})
+	}
+}
+
+// TestCacheRescuesTheDefaultShop: with the defaults, no cache means an
+// overloaded database, queueing and 503s; the cache cuts the database's
+// load by its hit ratio and removes both.
+func TestCacheRescuesTheDefaultShop(t *testing.T) {
+	measure := func(cache bool) (p99, errRatio, dbPerReq, hitRatio float64) {
+		cfg := DefaultConfig()
+		cfg.Cache.Enabled = cache
+		s, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Advance(30 * time.Second) // warm up: the cache fills, the queue settles
+		ok0, _ := metric(t, s, "shop_requests_total", "service", "gateway", "code", "200")
+		bad0, _ := metric(t, s, "shop_requests_total", "service", "gateway", "code", "503")
+		db0, _ := metric(t, s, "shop_requests_total", "service", "db")
+		hit0, _ := metric(t, s, "shop_cache_hits_total")
+		miss0, _ := metric(t, s, "shop_cache_misses_total")
+		before := bucketCounts(t, s)
+		s.Advance(60 * time.Second)
+		ok, _ := metric(t, s, "shop_requests_total", "service", "gateway", "code", "200")
+		bad, _ := metric(t, s, "shop_requests_total", "service", "gateway", "code", "503")
+		db, _ := metric(t, s, "shop_requests_total", "service", "db")
+		hit, _ := metric(t, s, "shop_cache_hits_total")
+		miss, _ := metric(t, s, "shop_cache_misses_total")
+		after := bucketCounts(t, s)
+		total := (ok - ok0) + (bad - bad0)
+		if lookups := (hit - hit0) + (miss - miss0); lookups > 0 {
+			hitRatio = (hit - hit0) / lookups
+		}
+		return quantile(0.99, before, after), (bad - bad0) / total, (db - db0) / (ok - ok0), hitRatio
+	}
+	p99Off, errOff, dbOff, _ := measure(false)
+	p99On, errOn, dbOn, h := measure(true)
+	t.Logf("cache off: p99 ≤ %.0f ms, %.1f %% 503s, %.2f queries per served request", p99Off*1000, errOff*100, dbOff)
+	t.Logf("cache on:  p99 ≤ %.0f ms, %.1f %% 503s, %.2f queries per served request, hit ratio %.3f", p99On*1000, errOn*100, dbOn, h)
+	if errOff < 0.05 {
+		t.Errorf("without the cache only %.1f %% of requests were refused; the demo should be visibly overloaded", errOff*100)
+	}
+	if errOn != 0 {
+		t.Errorf("with the cache %.2f %% of requests were refused, want none", errOn*100)
+	}
+	if !(p99On*4 <= p99Off) {
+		t.Errorf("p99 bucket with the cache %.0f ms is not a quarter of %.0f ms without", p99On*1000, p99Off*1000)
+	}
+	if h < 0.8 {
+		t.Errorf("warm hit ratio %.3f, want ≥ 0.8", h)
+	}
+	// Every miss is one query; every hit saves one: load falls by h (±2 %).
+	if math.Abs(dbOn-(1-h)*dbOff) > 0.02 {
+		t.Errorf("queries per request %.3f with the cache, want (1 − %.3f) × %.3f", dbOn, h, dbOff)
+	}
+}
+
+// bucketCounts returns the gateway latency histogram's cumulative buckets.
+func bucketCounts(t *testing.T, s *Shop) []float64 {
+	t.Helper()
+	mfs, _ := s.m.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "shop_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabel(m, "service", "gateway") {
+				var out []float64
+				for _, b := range m.Histogram.GetBucket() {
+					out = append(out, float64(b.GetCumulativeCount()))
+				}
+				return append(out, float64(m.Histogram.GetSampleCount()))
+			}
+		}
+	}
+	t.Fatal("no gateway histogram")
+	return nil
+}
+
+// quantile returns the upper bound of the bucket holding quantile q of the
+// observations between two snapshots (a conservative p99).
+func quantile(q float64, before, after []float64) float64 {
+	total := after[len(after)-1] - before[len(before)-1]
+	for i, ub := range latencyBuckets {
+		if after[i]-before[i] >= q*total {
+			return ub
+		}
+	}
+	return math.Inf(1)
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.ArrivalRate = -3 }, "arrival_rate must be in (0, 100000], got -3"},
+		{func(c *Config) { c.ArrivalRate = math.NaN() }, "arrival_rate"},
+		{func(c *Config) { c.ProductWorkers = 0 }, "product_workers"},
+		{func(c *Config) { c.ProductQueue = -1 }, "product_queue"},
+		{func(c *Config) { c.DBConnections = 0 }, "db_connections"},
+		{func(c *Config) { c.Cache.Capacity = catalogSize + 1 }, "cache.capacity"},
+	} {
+		c := DefaultConfig()
+		tc.mut(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error with %q", c, err, tc.want)
+		}
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("the default config is invalid: %v", err)
+	}
+	s, _ := New(DefaultConfig(), nil)
+	c := s.Config()
+	c.Seed++
+	if err := s.SetConfig(c); err == nil || !strings.Contains(err.Error(), "seed") {
+		t.Errorf("changing the seed live: %v, want an error", err)
+	}
+	c = s.Config()
+	c.DBConnections = 0
+	if err := s.SetConfig(c); err == nil || s.Config().DBConnections != DefaultConfig().DBConnections {
+		t.Errorf("an invalid config was applied: %v", err)
+	}
+}
+
+func TestLRU(t *testing.T) {
+	c := newLRU(10, 2)
+	c.put(1)
+	c.put(2)
+	c.get(1)       // 2 is now least recently used
+	if !c.put(3) { // evicts 2
+		t.Error("a full cache did not evict")
+	}
+	if !c.get(1) || c.get(2) || !c.get(3) {
+		t.Errorf("after evicting: 1 %v 2 %v 3 %v, want true false true", c.in[1], c.in[2], c.in[3])
+	}
+	c.clear()
+	if c.size != 0 || c.get(1) {
+		t.Error("clear left entries")
+	}
+}
+
+func BenchmarkAdvance(b *testing.B) {
+	s, err := New(DefaultConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := s.eng.fired
+	for i := 0; i < b.N; i++ {
+		s.Advance(10 * time.Second)
+	}
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(s.eng.fired-start)/sec, "events/s")
+	b.ReportMetric(float64(b.N)*10/sec, "x-realtime")
+}
