@@ -1,0 +1,92 @@
+// The page's text views: the connection badge, the big current values and
+// the list of annotations. Like the charts, they render from the model and
+// keep no data of their own; the ids and data-* attributes are a contract
+// with the end-to-end test, so keep them stable.
+
+import type { Annotation, Model, SeriesName, Value } from '@/model';
+import { latest, newestFirst, SERIES } from '@/model';
+import { dataValue, formatClock, formatMs, formatPercent, formatRate } from '@/format';
+import type { ConnState } from '@/ws';
+
+const FORMAT: Record<SeriesName, (v: Value) => string> = {
+  p50: formatMs,
+  p95: formatMs,
+  p99: formatMs,
+  throughput: formatRate,
+  errors: formatPercent,
+};
+
+function must<T extends HTMLElement>(doc: Document, selector: string): T {
+  const el = doc.querySelector<T>(selector);
+  if (!el) throw new Error(`page is missing ${selector}; index.html and dashboard.ts disagree`);
+  return el;
+}
+
+/** Dashboard renders the model into the page's text elements. */
+export class Dashboard {
+  private readonly conn: HTMLElement;
+  private readonly values: Record<SeriesName, HTMLElement>;
+  private readonly list: HTMLUListElement;
+  private readonly listEmpty: HTMLElement;
+  private shownAnnotations: readonly Annotation[] | null = null;
+
+  constructor(doc: Document) {
+    this.conn = must(doc, '#conn');
+    this.values = {
+      p50: must(doc, '#value-p50'),
+      p95: must(doc, '#value-p95'),
+      p99: must(doc, '#value-p99'),
+      throughput: must(doc, '#value-throughput'),
+      errors: must(doc, '#value-errors'),
+    };
+    this.list = must(doc, '#annotations');
+    this.listEmpty = must(doc, '#annotations-empty');
+  }
+
+  /** setConn shows the connection state, and when the next attempt is due. */
+  setConn(state: ConnState, retryInMs?: number): void {
+    this.conn.dataset.state = state;
+    if (state === 'open') {
+      this.conn.textContent = 'live';
+    } else if (retryInMs !== undefined) {
+      this.conn.textContent = `disconnected · retry in ${Math.max(1, Math.round(retryInMs / 1000))} s`;
+    } else {
+      this.conn.textContent = 'disconnected';
+    }
+  }
+
+  /** render shows the model's latest values and its annotations. */
+  render(m: Model): void {
+    for (const name of SERIES) {
+      const v = latest(m, name);
+      const el = this.values[name];
+      const attr = dataValue(v);
+      if (el.dataset.value !== attr) {
+        el.dataset.value = attr;
+        el.textContent = FORMAT[name](v);
+      }
+    }
+    if (m.annotations !== this.shownAnnotations) {
+      this.shownAnnotations = m.annotations;
+      this.renderList(newestFirst(m));
+    }
+  }
+
+  private renderList(items: readonly Annotation[]): void {
+    const doc = this.list.ownerDocument;
+    const lis = items.map((a) => {
+      const li = doc.createElement('li');
+      li.dataset.time = String(a.time);
+      const time = doc.createElement('time');
+      time.dateTime = new Date(a.time * 1000).toISOString();
+      time.textContent = formatClock(a.time);
+      const text = doc.createElement('span');
+      text.className = 'text';
+      text.textContent = a.text;
+      li.append(time, ' ', text);
+      return li;
+    });
+    this.list.replaceChildren(...lis);
+    this.listEmpty.hidden = items.length > 0;
+  }
+}
