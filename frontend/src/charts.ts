@@ -7,7 +7,7 @@
 import uPlot from 'uplot';
 import type { Annotation, Model, SeriesName, Value } from '@/model';
 import { visibleAnnotations } from '@/model';
-import { axisTick, formatMs, formatPercent, formatRate, NO_VALUE } from '@/format';
+import { axisTick, formatClock, formatMs, formatPercent, formatRate, NO_VALUE } from '@/format';
 
 /** The charts on the page. */
 export type ChartKind = 'latency' | 'throughput' | 'errors';
@@ -97,15 +97,15 @@ export interface LabelPlace {
 
 /**
  * layoutLabels places labels of the given widths at markers xs (ascending)
- * inside [left, right]: each label starts at its marker, is pulled left to
- * stay inside, and drops to the next row down when it would overlap the
- * previous label in a row.
+ * inside [left, right]: each label starts at its marker, or ends at it when
+ * it would run past the right edge, and drops to the next row down when it
+ * would overlap the previous label in a row.
  */
 export function layoutLabels(xs: readonly number[], widths: readonly number[], left: number, right: number, gap: number): LabelPlace[] {
   const rowEnds: number[] = [];
   return xs.map((mx, i) => {
     const w = widths[i] ?? 0;
-    const x = Math.max(left, Math.min(mx, right - w));
+    const x = mx + w <= right ? mx : Math.max(left, mx - w);
     let row = rowEnds.findIndex((end) => end + gap <= x);
     if (row < 0) {
       row = rowEnds.length;
@@ -163,6 +163,8 @@ export function annotationsPlugin(opts: AnnotationPluginOptions): uPlot.Plugin {
         const rowH = fontPx + 2 * pad;
         ctx.font = `600 ${fontPx}px system-ui, -apple-system, "Segoe UI", sans-serif`;
         ctx.textBaseline = 'middle';
+        // uPlot leaves textAlign as its last axis set it.
+        ctx.textAlign = 'left';
         const widths = drawn.map((d) => ctx.measureText(d.text).width + 2 * pad);
         const places = layoutLabels(
           drawn.map((d) => d.x),
@@ -174,7 +176,9 @@ export function annotationsPlugin(opts: AnnotationPluginOptions): uPlot.Plugin {
         drawn.forEach((d, i) => {
           const p = places[i] as LabelPlace;
           const w = widths[i] as number;
-          const y = top + p.row * (rowH + 2 * px);
+          // Row 0 sits in the band reserved above the plot (LABEL_BAND), so a
+          // single label never hides data; further rows stack down into the plot.
+          const y = top - rowH - 2 * px + p.row * (rowH + 2 * px);
           ctx.fillStyle = pal.annotationBg;
           ctx.globalAlpha = 0.85;
           ctx.fillRect(p.x, y, w, rowH);
@@ -193,7 +197,10 @@ export function annotationsPlugin(opts: AnnotationPluginOptions): uPlot.Plugin {
 }
 
 /** Height of plot area plus axes, in CSS pixels; fixed so the page never jumps. */
-export const CHART_HEIGHT = 210;
+export const CHART_HEIGHT = 175;
+
+/** Space above the plot for the first row of annotation labels, in CSS pixels (fits 13 px text plus padding). */
+const LABEL_BAND = 24;
 
 /** Width reserved for every y axis, so the three plots line up. */
 const Y_AXIS_SIZE = 84;
@@ -204,6 +211,7 @@ function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal
     width,
     height: CHART_HEIGHT,
     plugins: [plugin],
+    padding: [LABEL_BAND, 12, 0, 0],
     cursor: { sync: { key: 'archscope' }, drag: { x: false, y: false } },
     legend: { show: true, live: true },
     scales: {
@@ -221,7 +229,14 @@ function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal
       },
     },
     axes: [
-      { stroke: pal.text, font: axisFont, grid: { stroke: pal.grid, width: 1 }, ticks: { stroke: pal.grid, width: 1 } },
+      {
+        stroke: pal.text,
+        font: axisFont,
+        grid: { stroke: pal.grid, width: 1 },
+        ticks: { stroke: pal.grid, width: 1 },
+        // One line of 24-hour local time; seconds only when ticks need them.
+        values: (_u, splits, _axis, _space, incr) => splits.map((t) => (incr < 60 ? formatClock(t) : formatClock(t).slice(0, 5))),
+      },
       {
         stroke: pal.text,
         font: axisFont,
