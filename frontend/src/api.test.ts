@@ -37,6 +37,12 @@ describe('Api', () => {
     expect((call?.init?.headers as Record<string, string>).Authorization).toBe('Bearer T0k');
   });
 
+  it('sends the token with GET /api/config, which decides read_only by it', async () => {
+    const { fetcher, calls } = fakeFetch(200, '{"version":"0.1.0","ws_url":"","read_only":false,"demo":true}');
+    await new Api(fetcher, 'T0k').config();
+    expect((calls[0]?.init?.headers as Record<string, string>).Authorization).toBe('Bearer T0k');
+  });
+
   it('sends no Authorization header without a token', async () => {
     const { fetcher, calls } = fakeFetch(200, demo);
     await new Api(fetcher).updateDemo({ cache: { enabled: false } });

@@ -70,21 +70,30 @@ export class Api {
     private readonly token: string | null = null,
   ) {}
 
-  /** config loads the app's configuration. */
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.token ? { ...extra, Authorization: `Bearer ${this.token}` } : extra;
+  }
+
+  /**
+   * config loads the app's configuration. It carries the token too: the
+   * server reports read_only for a request that lacks it.
+   */
   config(): Promise<AppConfig> {
-    return call<AppConfig>(this.fetcher, '/api/config');
+    return call<AppConfig>(this.fetcher, '/api/config', { headers: this.headers() });
   }
 
   /** demoConfig loads the simulated shop's current configuration. */
   demoConfig(): Promise<DemoConfig> {
-    return call<DemoConfig>(this.fetcher, '/api/v1/demo/config');
+    return call<DemoConfig>(this.fetcher, '/api/v1/demo/config', { headers: this.headers() });
   }
 
   /** updateDemo merges patch into the shop's configuration and returns the new one. */
   updateDemo(patch: DemoPatch): Promise<DemoConfig> {
-    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    return call<DemoConfig>(this.fetcher, '/api/v1/demo/config', { method: 'PUT', headers, body: JSON.stringify(patch) });
+    return call<DemoConfig>(this.fetcher, '/api/v1/demo/config', {
+      method: 'PUT',
+      headers: this.headers({ 'Content-Type': 'application/json' }),
+      body: JSON.stringify(patch),
+    });
   }
 }
 

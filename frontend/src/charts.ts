@@ -247,7 +247,7 @@ function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal
       },
     ],
     series: [
-      { label: 'time', value: '{HH}:{mm}:{ss}' },
+      { label: 'time', value: (_u, t) => (t === null || t === undefined ? NO_VALUE : formatClock(t)) },
       ...spec.series.map(
         (s): uPlot.Series => ({
           label: s.label,

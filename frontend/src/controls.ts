@@ -42,7 +42,8 @@ export class CacheControl {
       }
     });
     if (o.readOnly) {
-      o.readOnlyNote.textContent = 'Read-only: this server was started without permission to change the demo, so the switch only shows its state.';
+      o.readOnlyNote.textContent =
+        'Read-only: this server accepts changes only with its access token. Open the page as …/?token=<token> to use the controls; until then the switch only shows the state.';
       o.readOnlyNote.hidden = false;
     }
   }
