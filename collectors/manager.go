@@ -3,6 +3,7 @@ package collectors
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -50,14 +51,21 @@ func NewManager(opts Options) *Manager {
 }
 
 // Run validates the targets, scrapes each on its own loop until ctx is done,
-// and returns once every loop has stopped.
+// and returns once every loop has stopped. It returns an error, before
+// scraping anything, when a target is invalid; otherwise nil.
 func (m *Manager) Run(ctx context.Context, targets []Target) error {
 	loops := make([]*loop, 0, len(targets))
+	seen := make(map[[2]string]bool, len(targets))
 	for _, t := range targets {
 		t, err := t.withDefaults()
 		if err != nil {
 			return err
 		}
+		key := [2]string{t.Job, t.URL}
+		if seen[key] {
+			return fmt.Errorf("target %s %s: %w; list each endpoint once per job", t.Job, t.URL, errDuplicateTarget)
+		}
+		seen[key] = true
 		loops = append(loops, newLoop(t, m.client, m.opts.Appender, m.opts.Logger, m.metrics, m.opts.OnScrape))
 	}
 	m.mu.Lock()
@@ -68,6 +76,7 @@ func (m *Manager) Run(ctx context.Context, targets []Target) error {
 	for _, l := range loops {
 		wg.Go(func() { l.run(ctx) })
 	}
+	<-ctx.Done() // also with no targets, so Run's lifetime is always ctx's
 	wg.Wait()
 	m.client.CloseIdleConnections()
 	return nil

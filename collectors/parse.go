@@ -56,5 +56,3 @@ func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts
 		out = append(out, storage.Sample{Labels: p.builder.Labels(), T: ts, V: v})
 	}
 }
-
-func labelsOf(kv ...string) labels.Labels { return labels.FromStrings(kv...) }

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -21,8 +22,18 @@ import (
 // enormous body costs a bounded amount of memory.
 const maxBodyBytes = 64 << 20
 
-// acceptHeader is what Prometheus sends: OpenMetrics first, then the text format.
-const acceptHeader = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+// acceptHeader is what Prometheus 3 sends with its default scrape_protocols
+// (OpenMetrics 1.0.0 and 0.0.1, then the text format 1.0.0 and 0.0.4) and
+// UTF-8 names allowed; see acceptHeader in prometheus/scrape/scrape.go.
+const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.7," +
+	"application/openmetrics-text;version=0.0.1;q=0.6," +
+	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.5," +
+	"text/plain;version=0.0.4;q=0.4," +
+	"*/*;q=0.3"
+
+// keepBodyBytes is the largest body buffer a loop keeps between scrapes; a
+// target that once sent more gets a fresh buffer rather than pinning it.
+const keepBodyBytes = 16 << 20
 
 // Appender is what a scrape loop needs from storage; *storage.DB satisfies it.
 type Appender interface {
@@ -62,7 +73,7 @@ func newLoop(t Target, client *http.Client, app Appender, logger *slog.Logger, m
 	}
 	l.health = TargetHealth{
 		Job: t.Job, Instance: t.instance(), ScrapeURL: t.URL, Labels: l.labels.Map(),
-		Health: "unknown", Interval: t.Interval, Timeout: t.Timeout,
+		Health: HealthUnknown, Interval: t.Interval, Timeout: t.Timeout,
 	}
 	return l
 }
@@ -131,13 +142,17 @@ func (l *loop) scrapeOnce(ctx context.Context) {
 	l.health.LastScrape, l.health.LastScrapeDuration = start, dur
 	if err != nil {
 		l.metrics.failures.WithLabelValues(job).Inc()
-		l.health.Health, l.health.LastError = "down", err.Error()
+		l.health.Health, l.health.LastError = HealthDown, err.Error()
 	} else {
 		l.metrics.samples.WithLabelValues(job).Add(float64(scraped))
-		l.health.Health, l.health.LastError = "up", ""
+		l.health.Health, l.health.LastError = HealthUp, ""
 	}
 	h := l.health
+	h.Labels = maps.Clone(h.Labels)
 	l.mu.Unlock()
+	if l.body.Cap() > keepBodyBytes {
+		l.body = bytes.Buffer{}
+	}
 	if err != nil {
 		l.logger.Debug("scrape failed", "err", err)
 	}
@@ -195,5 +210,7 @@ func (l *loop) scrape(ctx context.Context, out []storage.Sample, ts int64) ([]st
 func (l *loop) snapshot() TargetHealth {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.health
+	h := l.health
+	h.Labels = maps.Clone(h.Labels) // callers may keep or change it
+	return h
 }

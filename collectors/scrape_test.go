@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -239,49 +238,4 @@ func TestTargetValidation(t *testing.T) {
 			t.Errorf("%+v: %v, want an error with %q", tc.t, err, tc.want)
 		}
 	}
-}
-
-func FuzzParse(f *testing.F) {
-	for _, name := range []string{"testdata/shop.prom", "testdata/openmetrics.txt"} {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b, "text/plain; version=0.0.4")
-		f.Add(b, "application/openmetrics-text; version=1.0.0")
-	}
-	f.Fuzz(func(t *testing.T, body []byte, ct string) {
-		p := newParser()
-		out, err := p.parse(nil, body, ct, 1000, labelsOf("job", "fuzz", "instance", "x:1"))
-		if err != nil && len(out) != 0 {
-			t.Fatalf("a failed parse returned %d samples; a scrape is all or nothing", len(out))
-		}
-		for _, s := range out {
-			if s.Labels.Get("job") != "fuzz" || s.T != 1000 {
-				t.Fatalf("sample lost its target labels or timestamp: %v %d", s.Labels, s.T)
-			}
-		}
-	})
-}
-
-func BenchmarkParse(b *testing.B) {
-	body, err := os.ReadFile("testdata/shop.prom")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := newParser()
-	target := labelsOf("job", "demo", "instance", "127.0.0.1:7777")
-	var out []storage.Sample
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	for i := 0; i < b.N; i++ {
-		out, err = p.parse(out[:0], body, "text/plain; version=0.0.4", 1000, target)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n += len(out)
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "samples/s")
 }
