@@ -28,6 +28,7 @@ export default defineConfig({
   },
   test: {
     include: ['src/**/*.test.ts'],
+    benchmark: { include: ['src/**/*.bench.ts'] },
     environment: 'node',
   },
 });
