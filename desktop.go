@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/wailsapp/wails/v2"
 	"github.com/wailsapp/wails/v2/pkg/options"
@@ -28,6 +29,7 @@ func runDesktop() error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	useLanguageWebKitAccepts()
 	a, err := app.New(app.Options{
 		Addr:          "127.0.0.1:0",
 		Assets:        assets,
@@ -59,4 +61,24 @@ func runDesktop() error {
 		werr = fmt.Errorf("desktop window: %w", werr)
 	}
 	return errors.Join(werr, <-done)
+}
+
+// useLanguageWebKitAccepts: WebKit derives navigator.language from the
+// LC_CTYPE locale, and under C.UTF-8 (the usual locale of servers, containers
+// and CI) it reports "C", which Intl rejects with a RangeError, so the page's
+// charts never start. Plain "C" makes WebKit fall back to en-US. GTK keeps
+// working (it is UTF-8 inside whatever the locale), and a real locale such as
+// de_DE.UTF-8 is left alone.
+func useLanguageWebKitAccepts() {
+	locale := os.Getenv("LC_ALL")
+	if locale == "" {
+		locale = os.Getenv("LC_CTYPE")
+	}
+	if locale == "" {
+		locale = os.Getenv("LANG")
+	}
+	if base, _, _ := strings.Cut(locale, "."); base == "" || base == "C" || base == "POSIX" {
+		os.Unsetenv("LC_ALL")
+		os.Setenv("LC_CTYPE", "C")
+	}
 }

@@ -41,7 +41,7 @@ func (a *App) routes() http.Handler {
 		mux.Handle("PUT /api/v1/demo/config", a.authorized(http.HandlerFunc(a.handlePutDemoConfig)))
 	}
 	h := a.hub
-	h.upgrader.CheckOrigin = checkOrigin(a.opts.ExtraOrigins)
+	h.upgrader.CheckOrigin = checkOrigin(a.logger, a.opts.ExtraOrigins)
 	mux.HandleFunc("GET /ws", h.serve)
 
 	if a.opts.Assets != nil {

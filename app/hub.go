@@ -120,14 +120,17 @@ func (h *hub) clientCount() int {
 // checkOrigin accepts the page's own host, the listed extra origins (the
 // desktop window's wails://wails), and clients that send no Origin at all
 // (not browsers, so not a cross-site risk).
-func checkOrigin(extra []string) func(*http.Request) bool {
+func checkOrigin(logger *slog.Logger, extra []string) func(*http.Request) bool {
 	return func(r *http.Request) bool {
 		origin := r.Header.Get("Origin")
 		if origin == "" || slices.Contains(extra, origin) {
 			return true
 		}
-		u, err := url.Parse(origin)
-		return err == nil && u.Host == r.Host
+		if u, err := url.Parse(origin); err == nil && u.Host == r.Host {
+			return true
+		}
+		logger.Warn("websocket refused: foreign origin", "origin", origin, "host", r.Host)
+		return false
 	}
 }
 

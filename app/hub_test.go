@@ -20,7 +20,7 @@ func testHub(t *testing.T) (*hub, *httptest.Server) {
 	h := newHub(slog.New(slog.NewTextHandler(io.Discard, nil)), func(context.Context) (snapshotMsg, error) {
 		return snapshotMsg{Type: "snapshot", Series: map[string][][2]*float64{}, End: 100}, nil
 	})
-	h.upgrader.CheckOrigin = checkOrigin([]string{"wails://wails"})
+	h.upgrader.CheckOrigin = checkOrigin(h.logger, []string{"wails://wails"})
 	srv := httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(func() { h.closeAll(); srv.Close() })
 	return h, srv
