@@ -63,6 +63,8 @@ type App struct {
 	reg      *prometheus.Registry
 	handler  http.Handler
 
+	liveDelay prometheus.Histogram // scrape start → live point handed to every client's queue
+
 	knobMu sync.Mutex // serialises config changes so annotations read old → new in order
 }
 
@@ -124,6 +126,12 @@ func New(opts Options) (a *App, err error) {
 		EnableNegativeOffset: true,
 	})
 	a.hub = newHub(a.logger.With("component", "hub"), a.snapshot)
+	a.liveDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "archscope_live_delay_seconds",
+		Help:    "From the start of a demo scrape to its live point being queued for every browser.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	})
+	a.reg.MustRegister(a.liveDelay)
 	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "archscope_ws_clients",
 		Help: "Browsers connected to the live stream.",

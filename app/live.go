@@ -80,6 +80,7 @@ func (a *App) onScrape(h scrape.TargetHealth) {
 		msg.Values[p.ID] = v
 	}
 	a.hub.broadcast(msg.Time, msg)
+	a.liveDelay.Observe(time.Since(h.LastScrape).Seconds())
 }
 
 // instant evaluates a query that yields at most one number at ts; nil means
