@@ -1,15 +1,25 @@
 // Package collectors scrapes Prometheus exposition endpoints the way
 // Prometheus does and hands each scrape's samples to storage in one batch.
 //
-// A Manager runs one loop per Target. Each loop starts at an offset inside its
-// interval derived from the target's URL (so many targets spread over the
-// interval instead of all firing at once), then scrapes on a ticker: an HTTP
-// GET negotiating OpenMetrics or the Prometheus text format, a body capped in
-// size, a timeout from the context, and Prometheus' own parser
-// (model/textparse). Every sample is stamped with the scrape's start time and
-// labelled with job and instance; a scraped label that clashes with a target
-// label is kept as exported_<name>. Like Prometheus, each scrape also writes
-// up, scrape_duration_seconds and scrape_samples_scraped; a failed scrape
-// writes only those, with up = 0, and the target's health says why. The demo
-// shop is scraped exactly like any other target.
+// A Manager runs one loop per Target until its context is done. Each loop
+// waits for its slot in the interval (a hash of job and URL, so targets spread
+// out and keep their phase across restarts), then scrapes on a ticker: an
+// HTTP GET with Prometheus 3's Accept header (OpenMetrics first, then the text
+// format), gzip accepted, a body capped at 64 MiB, and a timeout (default 0.9
+// of the interval, never more than it) carried by the request's context. The
+// response's Content-Type picks Prometheus' own parser from model/textparse,
+// the text format when it is missing.
+//
+// Every sample is stamped with the scrape's start time (explicit timestamps
+// are ignored) and labelled with job, instance (the URL's host:port) and the
+// target's extra labels; a scraped label that clashes with one of those is
+// kept as exported_<name>. Classic histograms and summaries arrive as their
+// _bucket, _sum and _count (and quantile) series, as Prometheus stores them.
+// Like Prometheus, each scrape also writes up, scrape_duration_seconds and
+// scrape_samples_scraped, all in the same Append. A scrape is all or nothing:
+// any failure (refused connection, non-2xx status, timeout, oversized body,
+// parse error) stores only those three series, with up = 0, and the target's
+// TargetHealth says what went wrong and where. Other targets are unaffected.
+//
+// The demo shop is scraped exactly like any other target.
 package collectors

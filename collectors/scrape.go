@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -50,6 +51,8 @@ type loop struct {
 	metrics *metrics
 	notify  func(TargetHealth)
 
+	timeoutHeader string // X-Prometheus-Scrape-Timeout-Seconds, as Prometheus sends it
+
 	parser  *parser
 	body    bytes.Buffer
 	samples []storage.Sample
@@ -68,8 +71,9 @@ func newLoop(t Target, client *http.Client, app Appender, logger *slog.Logger, m
 	b.Sort()
 	l := &loop{
 		target: t, labels: b.Labels(), client: client, app: app, metrics: m, notify: notify,
-		logger: logger.With("job", t.Job, "url", t.URL),
-		parser: newParser(),
+		logger:        logger.With("job", t.Job, "url", t.URL),
+		parser:        newParser(),
+		timeoutHeader: strconv.FormatFloat(t.Timeout.Seconds(), 'f', -1, 64),
 	}
 	l.health = TargetHealth{
 		Job: t.Job, Instance: t.instance(), ScrapeURL: t.URL, Labels: l.labels.Map(),
@@ -78,10 +82,14 @@ func newLoop(t Target, client *http.Client, app Appender, logger *slog.Logger, m
 	return l
 }
 
-// offset spreads targets over the interval: the same URL always starts at the
-// same point in it, as in Prometheus.
+// offset is how long to wait, from now, for this target's slot in the
+// interval. The slot is a hash of job and URL, so targets spread over the
+// interval instead of all firing at once, and a target keeps its slot across
+// restarts (evenly spaced points), as in Prometheus.
 func (l *loop) offset(now time.Time) time.Duration {
 	h := fnv.New64a()
+	io.WriteString(h, l.target.Job)
+	h.Write([]byte{0})
 	io.WriteString(h, l.target.URL)
 	iv := int64(l.target.Interval)
 	base := now.UnixNano() % iv
@@ -93,9 +101,11 @@ func (l *loop) offset(now time.Time) time.Duration {
 }
 
 func (l *loop) run(ctx context.Context) {
+	start := time.NewTimer(l.offset(time.Now()))
 	select {
-	case <-time.After(l.offset(time.Now())):
+	case <-start.C:
 	case <-ctx.Done():
+		start.Stop()
 		return
 	}
 	tick := time.NewTicker(l.target.Interval)
@@ -177,7 +187,7 @@ func (l *loop) scrape(ctx context.Context, out []storage.Sample, ts int64) ([]st
 	}
 	req.Header.Set("Accept", acceptHeader)
 	req.Header.Set("User-Agent", "archscope")
-	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", fmt.Sprintf("%g", l.target.Timeout.Seconds()))
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", l.timeoutHeader)
 	resp, err := l.client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -4,6 +4,8 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -493,5 +495,31 @@ func TestRunWithoutTargetsWaitsForCancel(t *testing.T) {
 	defer cancel()
 	if err := m.Run(ctx, nil); err != nil || ctx.Err() == nil {
 		t.Errorf("Run = %v with ctx.Err() = %v; want nil once ctx is done", err, ctx.Err())
+	}
+}
+
+func TestOffsetSpreadsTargetsWithinTheInterval(t *testing.T) {
+	now := time.Unix(1_700_000_000, 123_456_789)
+	slots := map[time.Duration]bool{}
+	for i := range 20 {
+		tg, err := Target{Job: "j", URL: fmt.Sprintf("http://h:%d/metrics", 9000+i)}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := newLoop(tg, nil, nil, slog.New(slog.DiscardHandler), newMetrics(nil), nil)
+		off := l.offset(now)
+		if off < 0 || off >= tg.Interval {
+			t.Fatalf("%s: offset %v outside [0, %v)", tg.URL, off, tg.Interval)
+		}
+		// The slot is a point in the interval: the wall-clock phase of the
+		// first scrape is the same whenever the loop starts.
+		later := now.Add(3*time.Second + 250*time.Millisecond)
+		if a, b := now.Add(off).UnixNano()%int64(tg.Interval), later.Add(l.offset(later)).UnixNano()%int64(tg.Interval); a != b {
+			t.Errorf("%s: phase %v then %v; want the same slot", tg.URL, time.Duration(a), time.Duration(b))
+		}
+		slots[off/(100*time.Millisecond)] = true
+	}
+	if len(slots) < 5 {
+		t.Errorf("20 targets fell into only %d of 10 tenths of the interval; want them spread", len(slots))
 	}
 }
