@@ -32,7 +32,18 @@ func TestDesktopSmoke(t *testing.T) {
 	importBin := needTool(t, "import") // ImageMagick's, from Debian's imagemagick
 
 	display := startXvfb(t, xvfb)
-	home := t.TempDir()
+	// WebKit's helper processes may still be writing caches for a moment
+	// after the window closes, so this directory is removed patiently
+	// rather than by t.TempDir.
+	home, err := os.MkdirTemp("", "archscope-desktop-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 20 && os.RemoveAll(home) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin)
@@ -46,7 +57,8 @@ func TestDesktopSmoke(t *testing.T) {
 		"WEBKIT_DISABLE_DMABUF_RENDERER=1",
 		"LIBGL_ALWAYS_SOFTWARE=1",
 	)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so its WebKit helpers stop with it
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
