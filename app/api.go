@@ -31,6 +31,11 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/query", a.handleQuery)
 	mux.HandleFunc("GET /api/v1/query_range", a.handleQueryRange)
 	mux.HandleFunc("POST /api/v1/query_range", a.handleQueryRange)
+	for _, m := range []string{"GET", "POST"} {
+		mux.HandleFunc(m+" /api/v1/series", a.handleSeries)
+		mux.HandleFunc(m+" /api/v1/labels", a.handleLabels)
+	}
+	mux.HandleFunc("GET /api/v1/label/{name}/values", a.handleLabelValues)
 	mux.HandleFunc("GET /api/v1/targets", a.handleTargets)
 	mux.HandleFunc("GET /api/v1/annotations", a.handleAnnotations)
 	mux.Handle("POST /api/v1/annotations", a.authorized(http.HandlerFunc(a.handleAddAnnotation)))

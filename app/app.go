@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
 	"golang.org/x/sync/errgroup"
 
 	scrape "github.com/archscope/archscope/collectors"
@@ -59,6 +60,7 @@ type App struct {
 	shop     *simulator.Shop // nil with NoDemo
 	scraper  *scrape.Manager
 	engine   *promql.Engine
+	parser   parser.Parser // for match[] selectors
 	hub      *hub
 	reg      *prometheus.Registry
 	handler  http.Handler
@@ -116,7 +118,9 @@ func New(opts Options) (a *App, err error) {
 			return nil, fmt.Errorf("demo shop: %w", err)
 		}
 	}
+	a.parser = parser.NewParser(parser.Options{})
 	a.engine = promql.NewEngine(promql.EngineOpts{
+		Parser:               a.parser,
 		Logger:               opts.Logger.With("component", "promql"),
 		Reg:                  a.reg,
 		MaxSamples:           50_000_000,

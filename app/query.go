@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -222,4 +223,131 @@ func parseDuration(s string) (time.Duration, error) {
 		return time.Duration(d), nil
 	}
 	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
+}
+
+// metadataRange reads the optional start/end of the metadata endpoints;
+// Prometheus defaults them to all of time.
+func metadataRange(r *http.Request) (mint, maxt int64, err error) {
+	mint, maxt = math.MinInt64, math.MaxInt64
+	if s := r.FormValue("start"); s != "" {
+		t, err := parseTime(s)
+		if err != nil {
+			return 0, 0, fmt.Errorf("invalid parameter \"start\": %w", err)
+		}
+		mint = t.UnixMilli()
+	}
+	if s := r.FormValue("end"); s != "" {
+		t, err := parseTime(s)
+		if err != nil {
+			return 0, 0, fmt.Errorf("invalid parameter \"end\": %w", err)
+		}
+		maxt = t.UnixMilli()
+	}
+	return mint, maxt, nil
+}
+
+// matcherSets parses every match[] selector.
+func (a *App) matcherSets(r *http.Request) ([][]*labels.Matcher, error) {
+	var sets [][]*labels.Matcher
+	for _, s := range r.Form["match[]"] {
+		ms, err := a.parser.ParseMetricSelector(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid parameter \"match[]\": %w", err)
+		}
+		sets = append(sets, ms)
+	}
+	return sets, nil
+}
+
+// handleSeries is /api/v1/series: the label sets matching any match[].
+func (a *App) handleSeries(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	sets, err := a.matcherSets(r)
+	if err == nil && len(sets) == 0 {
+		err = errors.New("no match[] parameter provided")
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	mint, maxt, err := metadataRange(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	q, _ := a.db.Querier(mint, maxt)
+	defer q.Close()
+	seen := map[string]bool{}
+	out := []labels.Labels{}
+	for _, ms := range sets {
+		ss := q.Select(r.Context(), true, nil, ms...)
+		for ss.Next() {
+			l := ss.At().Labels()
+			if k := l.String(); !seen[k] {
+				seen[k] = true
+				out = append(out, l)
+			}
+		}
+		if err := ss.Err(); err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: out})
+}
+
+// handleLabels is /api/v1/labels: every label name (of series matching match[], if given).
+func (a *App) handleLabels(w http.ResponseWriter, r *http.Request) {
+	a.labelQuery(w, r, "")
+}
+
+// handleLabelValues is /api/v1/label/<name>/values.
+func (a *App) handleLabelValues(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !model.LabelName(name).IsValid() {
+		writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid label name: %q", name))
+		return
+	}
+	a.labelQuery(w, r, name)
+}
+
+func (a *App) labelQuery(w http.ResponseWriter, r *http.Request, name string) {
+	_ = r.ParseForm()
+	sets, err := a.matcherSets(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	mint, maxt, err := metadataRange(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	q, _ := a.db.Querier(mint, maxt)
+	defer q.Close()
+	if len(sets) == 0 {
+		sets = [][]*labels.Matcher{nil}
+	}
+	union := map[string]struct{}{}
+	for _, ms := range sets {
+		var vals []string
+		if name == "" {
+			vals, _, err = q.LabelNames(r.Context(), nil, ms...)
+		} else {
+			vals, _, err = q.LabelValues(r.Context(), name, nil, ms...)
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+		for _, v := range vals {
+			union[v] = struct{}{}
+		}
+	}
+	out := make([]string, 0, len(union))
+	for v := range union {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: out})
 }
