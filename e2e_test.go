@@ -149,6 +149,10 @@ func TestE2EDashboardCache(t *testing.T) {
 	if checked {
 		t.Fatal("the demo starts with the cache off, but the switch shows it on")
 	}
+	marks, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#chart-latency").dataset.annotations`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	p99Before := average(t, ctx, "value-p99", 5)
 	tputBefore := average(t, ctx, "value-throughput", 5)
 	errBefore := average(t, ctx, "value-errors", 3)
@@ -158,7 +162,7 @@ func TestE2EDashboardCache(t *testing.T) {
 		chromedp.Click("#knob-cache"),
 		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#annotations li")].some(li => li.textContent.includes("cache: off → on"))`,
 			chromedp.WithPollingTimeout(10*time.Second)),
-		chromedp.Poll[chromedp.Void](`+document.querySelector("#chart-latency").dataset.annotations >= 1`, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll[chromedp.Void](`+document.querySelector("#chart-latency").dataset.annotations === `+marks+` + 1`, chromedp.WithPollingTimeout(5*time.Second)),
 	); err != nil {
 		t.Fatalf("flipping the cache showed no annotation: %v", err)
 	}

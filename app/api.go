@@ -128,12 +128,6 @@ func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
 // knobChanges describes each knob that differs, as "cache: off → on".
 func knobChanges(old, next simulator.Config) []string {
 	var out []string
-	onOff := func(b bool) string {
-		if b {
-			return "on"
-		}
-		return "off"
-	}
 	add := func(name string, from, to any) {
 		if from != to {
 			out = append(out, fmt.Sprintf("%s: %v → %v", name, from, to))
@@ -146,6 +140,13 @@ func knobChanges(old, next simulator.Config) []string {
 	add("product queue", old.ProductQueue, next.ProductQueue)
 	add("db connections", old.DBConnections, next.DBConnections)
 	return out
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // annotate stores an annotation and pushes it to every browser. A storage

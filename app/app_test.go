@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,12 +176,9 @@ func TestDemoConfigRecordsAnnotation(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("annotations: %d", code)
 	}
-	var anns []annotationJSON
-	if err := json.Unmarshal(pr.Data, &anns); err != nil {
-		t.Fatal(err)
-	}
+	anns := knobAnnotations(t, pr.Data)
 	if len(anns) != 1 || anns[0].Text != "cache: off → on" {
-		t.Fatalf("annotations %+v, want one \"cache: off → on\"", anns)
+		t.Fatalf("knob annotations %+v, want one \"cache: off → on\"", anns)
 	}
 
 	for _, tc := range []struct{ body, wantErr string }{
@@ -197,8 +195,7 @@ func TestDemoConfigRecordsAnnotation(t *testing.T) {
 	}
 	// Rejected changes change nothing and record nothing.
 	_, pr = get(t, a.URL()+"/api/v1/annotations")
-	_ = json.Unmarshal(pr.Data, &anns)
-	if len(anns) != 1 {
+	if anns := knobAnnotations(t, pr.Data); len(anns) != 1 {
 		t.Errorf("rejected changes were annotated: %+v", anns)
 	}
 }
@@ -273,5 +270,32 @@ func TestQueryAPIErrors(t *testing.T) {
 	code, pr = get(t, a.URL()+"/api/v1/query?query=1%2B1&time=1700000000")
 	if code != 200 || string(pr.Data) != `{"resultType":"scalar","result":[1700000000,"2"]}` {
 		t.Errorf("1+1: %d %s", code, pr.Data)
+	}
+}
+
+// knobAnnotations decodes /api/v1/annotations data, keeping the knob changes.
+func knobAnnotations(t *testing.T, data json.RawMessage) []annotationJSON {
+	t.Helper()
+	var all, out []annotationJSON
+	if err := json.Unmarshal(data, &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range all {
+		if slices.Contains(a.Tags, "knob") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func TestStartIsAnnotated(t *testing.T) {
+	a := run(t, Options{})
+	_, pr := get(t, a.URL()+"/api/v1/annotations")
+	var anns []annotationJSON
+	if err := json.Unmarshal(pr.Data, &anns); err != nil {
+		t.Fatal(err)
+	}
+	if len(anns) != 1 || anns[0].Text != "archscope started · demo shop: cache off, 150 req/s" {
+		t.Errorf("annotations after start: %+v", anns)
 	}
 }
