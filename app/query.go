@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	promstorage "github.com/prometheus/prometheus/storage"
 )
 
 // maxPoints is Prometheus' own limit on points per series in a range query.
@@ -259,10 +260,27 @@ func (a *App) matcherSets(r *http.Request) ([][]*labels.Matcher, error) {
 	return sets, nil
 }
 
+// metadataRequest reads the match[] selectors and the start/end of a
+// metadata request and opens a querier over that range.
+func (a *App) metadataRequest(r *http.Request) ([][]*labels.Matcher, promstorage.Querier, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, nil, err
+	}
+	sets, err := a.matcherSets(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	mint, maxt, err := metadataRange(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := a.db.Querier(mint, maxt)
+	return sets, q, err
+}
+
 // handleSeries is /api/v1/series: the label sets matching any match[].
 func (a *App) handleSeries(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	sets, err := a.matcherSets(r)
+	sets, q, err := a.metadataRequest(r)
 	if err == nil && len(sets) == 0 {
 		err = errors.New("no match[] parameter provided")
 	}
@@ -270,12 +288,6 @@ func (a *App) handleSeries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
 		return
 	}
-	mint, maxt, err := metadataRange(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
-		return
-	}
-	q, _ := a.db.Querier(mint, maxt)
 	defer q.Close()
 	seen := map[string]bool{}
 	out := []labels.Labels{}
@@ -312,18 +324,11 @@ func (a *App) handleLabelValues(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) labelQuery(w http.ResponseWriter, r *http.Request, name string) {
-	_ = r.ParseForm()
-	sets, err := a.matcherSets(r)
+	sets, q, err := a.metadataRequest(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
 		return
 	}
-	mint, maxt, err := metadataRange(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
-		return
-	}
-	q, _ := a.db.Querier(mint, maxt)
 	defer q.Close()
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}
