@@ -191,6 +191,16 @@ func (a *App) loopbackURL() string {
 // closes the history. It returns the first error that stopped a part early.
 func (a *App) Run(ctx context.Context) error {
 	defer a.db.Close()
+	// Mark the start on the charts (before serving, so every reader sees
+	// it): history from before a restart stays, but the demo shop starts
+	// afresh at its defaults.
+	started := "archscope started"
+	if a.shop != nil {
+		c := a.shop.Config()
+		started += fmt.Sprintf(" · demo shop: cache %s, %g req/s", onOff(c.Cache.Enabled), c.ArrivalRate)
+	}
+	a.annotate(storage.Annotation{Time: time.Now().UnixMilli(), Text: started, Tags: []string{"lifecycle"}})
+
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -210,15 +220,6 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	})
-	// Mark the start on the charts: history from before a restart stays, but
-	// the demo shop starts afresh at its defaults.
-	started := "archscope started"
-	if a.shop != nil {
-		c := a.shop.Config()
-		started += fmt.Sprintf(" · demo shop: cache %s, %g req/s", onOff(c.Cache.Enabled), c.ArrivalRate)
-	}
-	a.annotate(storage.Annotation{Time: time.Now().UnixMilli(), Text: started, Tags: []string{"lifecycle"}})
-
 	var targets []scrape.Target
 	if a.shop != nil {
 		g.Go(func() error { return a.shop.Run(ctx) })
