@@ -74,6 +74,7 @@ test: deps-test frontend ## every test: Go (unit, API, e2e in chromium, promtool
 	cd frontend && npm run --silent test
 	$(GO) vet -stdmethods=false ./...  # chunkenc.Iterator.Seek is not io.Seeker
 	ARCHSCOPE_REQUIRE_TOOLS=1 $(GO) test -count=1 ./...
+	$(GO) test -race -count=1 ./app/ ./collectors/ ./storage/   # the concurrent parts, under the race detector
 	@$(MAKE) --no-print-directory test-desktop
 
 .PHONY: test-e2e
