@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -43,5 +46,27 @@ func TestPromtoolQueriesArchscope(t *testing.T) {
 				t.Errorf("promtool query %s:\n%s\nwant it to contain %q", tc.args[0], out, w)
 			}
 		}
+	}
+}
+
+// TestPromtoolChecksShopMetrics lints the demo shop's exposition with
+// promtool check metrics: names, units, suffixes and help as Prometheus'
+// conventions want them.
+func TestPromtoolChecksShopMetrics(t *testing.T) {
+	promtool := needTool(t, "promtool")
+	a := startApp(t, t.TempDir())
+	resp, err := http.Get(a.URL() + "/demo/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || !bytes.Contains(body, []byte("shop_requests_total")) {
+		t.Fatalf("/demo/metrics: %d %v\n%.300s", resp.StatusCode, err, body)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }

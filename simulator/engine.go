@@ -1,7 +1,5 @@
 package simulator
 
-import "container/heap"
-
 // eventKind says what happens when an event fires.
 type eventKind uint8
 
@@ -24,22 +22,54 @@ type event struct {
 	req  int32  // index into the request slab, -1 if none
 }
 
+// eventHeap is a binary min-heap of events by (at, seq), written out for
+// the event type rather than through container/heap, whose interface{}
+// Push and Pop allocate on every event.
 type eventHeap []event
 
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
+func (h eventHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
 	return h[i].seq < h[j].seq
 }
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+func (h *eventHeap) push(e event) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *eventHeap) pop() event {
+	q := *h
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q = q[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(q) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(q) && q.less(r, l) {
+			m = r
+		}
+		if !q.less(m, i) {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }
 
 // engine is the virtual clock and the event queue.
@@ -52,7 +82,7 @@ type engine struct {
 
 func (e *engine) schedule(at float64, kind eventKind, req int32, gen uint32) {
 	e.seq++
-	heap.Push(&e.events, event{at: at, seq: e.seq, kind: kind, req: req, gen: gen})
+	e.events.push(event{at: at, seq: e.seq, kind: kind, req: req, gen: gen})
 }
 
 // next pops the earliest event due no later than until.
@@ -60,7 +90,7 @@ func (e *engine) next(until float64) (event, bool) {
 	if len(e.events) == 0 || e.events[0].at > until {
 		return event{}, false
 	}
-	ev := heap.Pop(&e.events).(event)
+	ev := e.events.pop()
 	e.now = ev.at
 	e.fired++
 	return ev, true

@@ -16,10 +16,15 @@ var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	inFlight *prometheus.GaugeVec
-	queueLen *prometheus.GaugeVec
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	inFlight      *prometheus.GaugeVec
+	queueLen      *prometheus.GaugeVec
+	servers       *prometheus.GaugeVec
+	busySeconds   *prometheus.CounterVec
+	queuedSeconds *prometheus.CounterVec
+	waits         *prometheus.CounterVec
+	wait          *prometheus.HistogramVec
 
 	gatewayOK, gateway503, productOK, product503, dbOK prometheus.Counter
 	gatewayLat, productLat, dbLat                      prometheus.Observer
@@ -49,11 +54,27 @@ func newMetrics() *metrics {
 	m.queueLen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "shop_queue_length", Help: "Requests waiting for a worker or connection.",
 	}, []string{"service"})
+	m.servers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_servers", Help: "Workers or connections a service serves with; utilisation = rate(shop_busy_seconds_total) / shop_servers.",
+	}, []string{"service"})
+	m.busySeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_busy_seconds_total", Help: "Time-integral of busy workers or connections: its rate is the mean number busy.",
+	}, []string{"service"})
+	m.queuedSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_queued_seconds_total", Help: "Time-integral of the queue length: its rate is the mean queue length.",
+	}, []string{"service"})
+	m.waits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_queue_waits_total", Help: "Requests that found every worker or connection busy and had to wait.",
+	}, []string{"service"})
+	m.wait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "shop_queue_wait_seconds", Help: "Time from reaching a service to getting a worker or connection.",
+		Buckets: latencyBuckets,
+	}, []string{"service"})
 	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_hits_total", Help: "Product lookups the cache answered."})
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")
@@ -64,9 +85,18 @@ func newMetrics() *metrics {
 	m.productLat = m.latency.WithLabelValues("product", routeProduct)
 	m.dbLat = m.latency.WithLabelValues("db", routeDB)
 	m.gatewayInFlight = m.inFlight.WithLabelValues("gateway")
-	m.productInFlight = m.inFlight.WithLabelValues("product")
-	m.dbInFlight = m.inFlight.WithLabelValues("db")
-	m.productQueue = m.queueLen.WithLabelValues("product")
-	m.dbQueue = m.queueLen.WithLabelValues("db")
 	return m
+}
+
+// station returns the per-service children a station updates.
+func (m *metrics) station(service string) stationMetrics {
+	return stationMetrics{
+		inFlight:      m.inFlight.WithLabelValues(service),
+		queueLen:      m.queueLen.WithLabelValues(service),
+		servers:       m.servers.WithLabelValues(service),
+		busySeconds:   m.busySeconds.WithLabelValues(service),
+		queuedSeconds: m.queuedSeconds.WithLabelValues(service),
+		waits:         m.waits.WithLabelValues(service),
+		wait:          m.wait.WithLabelValues(service),
+	}
 }

@@ -90,11 +90,8 @@ type Shop struct {
 	free   int32
 	arrGen uint32
 
-	productBusy, dbBusy   int
-	productQ, dbQ         queue
-	inSystem              int
-	dbArea, dbAreaSince   float64 // ∫ (requests in the database) dt, for Little's law
-	gatewayDone, dbServed uint64
+	product, db station
+	inSystem    int
 }
 
 // New makes a shop at virtual time zero. Nothing runs until Run or Advance.
@@ -111,11 +108,11 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 	}
 	s := &Shop{
 		logger: logger, m: newMetrics(), model: mdl, cfg: cfg,
-		rng:      rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
-		cache:    newLRU(catalogSize, cfg.Cache.Capacity),
-		free:     -1,
-		productQ: newQueue(), dbQ: newQueue(),
+		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
+		cache: newLRU(catalogSize, cfg.Cache.Capacity),
+		free:  -1,
 	}
+	s.product, s.db = newStation(s.m.station("product")), newStation(s.m.station("db"))
 	s.zipf = rand.NewZipf(s.rng, mdl.zipfS, 1, catalogSize-1)
 	s.scheduleArrival()
 	return s, nil
@@ -150,12 +147,10 @@ func (s *Shop) SetConfig(cfg Config) error {
 	s.cache.resize(cfg.Cache.Capacity)
 	s.m.cacheEntries.Set(float64(s.cache.size))
 	// More workers or connections start serving the queues now.
-	for s.productBusy < cfg.ProductWorkers && s.productQ.n > 0 {
-		s.startProduct(s.productQ.pop(s.reqs))
-	}
-	for s.dbBusy < cfg.DBConnections && s.dbQ.n > 0 {
-		s.startDB(s.dbQ.pop(s.reqs))
-	}
+	s.product.advance(s.eng.now)
+	s.db.advance(s.eng.now)
+	s.drainProduct()
+	s.drainDB()
 	s.updateGauges()
 	return nil
 }
@@ -218,8 +213,9 @@ func (s *Shop) advanceTo(t float64) {
 		}
 		s.handle(ev)
 	}
-	s.trackDB(t)
 	s.eng.now = t
+	s.product.advance(t)
+	s.db.advance(t)
 	s.updateGauges()
 }
 
@@ -274,11 +270,12 @@ func (s *Shop) arrive() {
 
 func (s *Shop) atProduct(i int32) {
 	s.reqs[i].atProduct = s.eng.now
+	s.product.advance(s.eng.now)
 	switch {
-	case s.productBusy < s.cfg.ProductWorkers:
+	case s.product.busy < s.cfg.ProductWorkers:
 		s.startProduct(i)
-	case s.productQ.n < s.cfg.ProductQueue:
-		s.productQ.push(s.reqs, i)
+	case s.product.q.n < s.cfg.ProductQueue:
+		s.product.q.push(s.reqs, i)
 	default:
 		// Refused at once: the product service answers 503 without work.
 		s.m.product503.Inc()
@@ -288,8 +285,10 @@ func (s *Shop) atProduct(i int32) {
 	}
 }
 
+// startProduct gives request i a worker; the caller has advanced the station.
 func (s *Shop) startProduct(i int32) {
-	s.productBusy++
+	s.product.busy++
+	s.product.admitted(s.eng.now - s.reqs[i].atProduct)
 	s.eng.schedule(s.eng.now+s.model.cpu.sample(s.rng), evCPUDone, i, 0)
 }
 
@@ -303,24 +302,25 @@ func (s *Shop) lookup(i int32) {
 		}
 		s.m.cacheMisses.Inc()
 	}
-	s.trackDB(s.eng.now)
+	s.db.advance(s.eng.now)
 	s.reqs[i].atDB = s.eng.now
-	if s.dbBusy < s.cfg.DBConnections {
+	if s.db.busy < s.cfg.DBConnections {
 		s.startDB(i)
 	} else {
-		s.dbQ.push(s.reqs, i)
+		s.db.q.push(s.reqs, i)
 	}
 }
 
+// startDB gives request i a connection; the caller has advanced the station.
 func (s *Shop) startDB(i int32) {
-	s.dbBusy++
+	s.db.busy++
+	s.db.admitted(s.eng.now - s.reqs[i].atDB)
 	s.eng.schedule(s.eng.now+s.model.db.sample(s.rng), evDBDone, i, 0)
 }
 
 func (s *Shop) dbDone(i int32) {
-	s.trackDB(s.eng.now)
-	s.dbBusy--
-	s.dbServed++
+	s.db.advance(s.eng.now)
+	s.db.busy--
 	s.m.dbOK.Inc()
 	s.m.dbLat.Observe(s.eng.now - s.reqs[i].atDB)
 	if s.cfg.Cache.Enabled {
@@ -329,20 +329,31 @@ func (s *Shop) dbDone(i int32) {
 		}
 		s.m.cacheEntries.Set(float64(s.cache.size))
 	}
-	for s.dbBusy < s.cfg.DBConnections && s.dbQ.n > 0 {
-		s.startDB(s.dbQ.pop(s.reqs))
-	}
+	s.drainDB()
 	s.productDone(i)
 }
 
 func (s *Shop) productDone(i int32) {
-	s.productBusy--
+	s.product.advance(s.eng.now)
+	s.product.busy--
 	s.reqs[i].code = 200
 	s.m.productOK.Inc()
 	s.m.productLat.Observe(s.eng.now - s.reqs[i].atProduct)
 	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
-	for s.productBusy < s.cfg.ProductWorkers && s.productQ.n > 0 {
-		s.startProduct(s.productQ.pop(s.reqs))
+	s.drainProduct()
+}
+
+// drainProduct hands free workers to queued requests.
+func (s *Shop) drainProduct() {
+	for s.product.busy < s.cfg.ProductWorkers && s.product.q.n > 0 {
+		s.startProduct(s.product.q.pop(s.reqs))
+	}
+}
+
+// drainDB hands free connections to queued queries.
+func (s *Shop) drainDB() {
+	for s.db.busy < s.cfg.DBConnections && s.db.q.n > 0 {
+		s.startDB(s.db.q.pop(s.reqs))
 	}
 }
 
@@ -354,22 +365,13 @@ func (s *Shop) respond(i int32) {
 		s.m.gateway503.Inc()
 	}
 	s.m.gatewayLat.Observe(s.eng.now - r.start)
-	s.gatewayDone++
 	s.inSystem--
 	s.release(i)
 }
 
-// trackDB accumulates the time-integral of requests in the database, the L
-// of Little's law.
-func (s *Shop) trackDB(t float64) {
-	s.dbArea += float64(s.dbBusy+s.dbQ.n) * (t - s.dbAreaSince)
-	s.dbAreaSince = t
-}
-
+// updateGauges publishes the stations' state and integrals up to now.
 func (s *Shop) updateGauges() {
 	s.m.gatewayInFlight.Set(float64(s.inSystem))
-	s.m.productInFlight.Set(float64(s.productBusy + s.productQ.n))
-	s.m.productQueue.Set(float64(s.productQ.n))
-	s.m.dbInFlight.Set(float64(s.dbBusy + s.dbQ.n))
-	s.m.dbQueue.Set(float64(s.dbQ.n))
+	s.product.flush(s.cfg.ProductWorkers)
+	s.db.flush(s.cfg.DBConnections)
 }
