@@ -136,6 +136,7 @@ func knobChanges(old, next simulator.Config) []string {
 	add("cache", onOff(old.Cache.Enabled), onOff(next.Cache.Enabled))
 	add("cache capacity", old.Cache.Capacity, next.Cache.Capacity)
 	add("arrival rate", old.ArrivalRate, next.ArrivalRate)
+	add("speed", old.Speed, next.Speed)
 	add("product workers", old.ProductWorkers, next.ProductWorkers)
 	add("product queue", old.ProductQueue, next.ProductQueue)
 	add("db connections", old.DBConnections, next.DBConnections)

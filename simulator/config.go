@@ -8,6 +8,7 @@ import (
 // Config is the shop's knobs, as the control API reads and writes them.
 type Config struct {
 	Seed           uint64      `json:"seed"`            // fixed when the shop is made
+	Speed          float64     `json:"speed"`           // live mode: virtual seconds per wall second
 	ArrivalRate    float64     `json:"arrival_rate"`    // offered load, requests/s, Poisson
 	ProductWorkers int         `json:"product_workers"` // product service worker pool
 	ProductQueue   int         `json:"product_queue"`   // product service queue; full → 503
@@ -36,6 +37,7 @@ type CacheConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Seed:           1,
+		Speed:          1,
 		ArrivalRate:    150,
 		ProductWorkers: 16,
 		ProductQueue:   64,
@@ -53,9 +55,15 @@ const (
 	catalogSize    = 10_000
 )
 
+// Live-mode speed bounds: slow motion to fast-forward.
+const minSpeed, maxSpeed = 0.25, 100.0
+
 // Validate reports every knob out of range, each with its bounds.
 func (c Config) Validate() error {
 	var errs []error
+	if !(c.Speed >= minSpeed && c.Speed <= maxSpeed) {
+		errs = append(errs, fmt.Errorf("speed must be in [%g, %g] (virtual seconds per wall second), got %v", minSpeed, maxSpeed, c.Speed))
+	}
 	if !(c.ArrivalRate > 0 && c.ArrivalRate <= maxArrivalRate) {
 		errs = append(errs, fmt.Errorf("arrival_rate must be in (0, %d], got %v", maxArrivalRate, c.ArrivalRate))
 	}

@@ -2,7 +2,6 @@ package simulator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -180,25 +179,23 @@ func (s *Shop) Advance(d time.Duration) {
 	s.advanceTo(s.eng.now + d.Seconds())
 }
 
-// Run paces virtual time to the wall clock until ctx is done.
+// Run paces virtual time to the wall clock, at cfg.Speed virtual seconds per
+// wall second, until ctx is done. A stall (a suspended laptop) is not made up
+// beyond maxCatchUp: the shop skips that time rather than replaying it.
 func (s *Shop) Run(ctx context.Context) error {
-	const step = 10 * time.Millisecond
-	wallStart := time.Now()
-	s.mu.Lock()
-	virtStart := s.eng.now
-	s.mu.Unlock()
+	const step, maxCatchUp = 10 * time.Millisecond, 5 * time.Second
 	tick := time.NewTicker(step)
 	defer tick.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil
-			}
-			return ctx.Err()
+			return nil
 		case now := <-tick.C:
+			wall := min(now.Sub(last), maxCatchUp)
+			last = now
 			s.mu.Lock()
-			s.advanceTo(virtStart + now.Sub(wallStart).Seconds())
+			s.advanceTo(s.eng.now + wall.Seconds()*s.cfg.Speed)
 			s.mu.Unlock()
 		}
 	}

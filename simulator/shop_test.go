@@ -142,7 +142,7 @@ func TestQueueingTheory(t *testing.T) {
 			lambda := tc.rho * float64(tc.c) * mu
 			var T, n, sum, waited, queued, busy float64
 			for seed := uint64(1); seed <= 4; seed++ {
-				cfg := Config{Seed: seed, ArrivalRate: lambda, ProductWorkers: maxWorkers, ProductQueue: 0, DBConnections: tc.c}
+				cfg := Config{Seed: seed, Speed: 1, ArrivalRate: lambda, ProductWorkers: maxWorkers, ProductQueue: 0, DBConnections: tc.c}
 				mdl := model{hop: deterministic{0}, cpu: deterministic{0}, cacheHit: deterministic{0}, db: exponential{1 / mu}, zipfS: 1.1}
 				s, err := newShop(cfg, mdl, nil)
 				if err != nil {
@@ -298,6 +298,7 @@ func TestConfigValidation(t *testing.T) {
 		want string
 	}{
 		{func(c *Config) { c.ArrivalRate = -3 }, "arrival_rate must be in (0, 100000], got -3"},
+		{func(c *Config) { c.Speed = 1000 }, "speed must be in [0.25, 100]"},
 		{func(c *Config) { c.ArrivalRate = math.NaN() }, "arrival_rate"},
 		{func(c *Config) { c.ProductWorkers = 0 }, "product_workers"},
 		{func(c *Config) { c.ProductQueue = -1 }, "product_queue"},
