@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,23 +126,55 @@ func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSONResponse(w, http.StatusOK, a.shop.Config())
 }
 
-// knobChanges describes each knob that differs, as "cache: off → on".
+// knobChanges describes each knob that differs, one line each, in a stable
+// order: "cache: off → on" for a switch (a field named enabled), otherwise
+// "retries.max_attempts: 1 → 3" with the knob's JSON path. Every knob the
+// shop gains is covered without listing it here.
 func knobChanges(old, next simulator.Config) []string {
-	var out []string
-	add := func(name string, from, to any) {
-		if from != to {
-			out = append(out, fmt.Sprintf("%s: %v → %v", name, from, to))
-		}
+	before, after := flatten(old), flatten(next)
+	keys := make([]string, 0, len(after))
+	for k := range after {
+		keys = append(keys, k)
 	}
-	add("cache", onOff(old.Cache.Enabled), onOff(next.Cache.Enabled))
-	add("cache capacity", old.Cache.Capacity, next.Cache.Capacity)
-	add("arrival rate", old.ArrivalRate, next.ArrivalRate)
-	add("speed", old.Speed, next.Speed)
-	add("product workers", old.ProductWorkers, next.ProductWorkers)
-	add("product queue", old.ProductQueue, next.ProductQueue)
-	add("db connections", old.DBConnections, next.DBConnections)
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys {
+		from, to := before[k], after[k]
+		if from == to {
+			continue
+		}
+		if name, ok := strings.CutSuffix(k, ".enabled"); ok {
+			from, to, k = onOffString(from), onOffString(to), name
+		}
+		out = append(out, fmt.Sprintf("%s: %s → %s", k, from, to))
+	}
 	return out
 }
+
+// flatten renders a config as dotted JSON paths → values.
+func flatten(c simulator.Config) map[string]string {
+	b, _ := json.Marshal(c) // a struct of numbers and bools always marshals
+	var tree map[string]any
+	_ = json.Unmarshal(b, &tree)
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, child := range m {
+				if prefix != "" {
+					k = prefix + "." + k
+				}
+				walk(k, child)
+			}
+			return
+		}
+		out[prefix] = fmt.Sprint(v)
+	}
+	walk("", tree)
+	return out
+}
+
+func onOffString(b string) string { return onOff(b == "true") }
 
 func onOff(b bool) string {
 	if b {

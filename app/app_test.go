@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/archscope/archscope/simulator"
 )
 
 // run starts an App on a free loopback port and stops it when the test ends.
@@ -297,5 +299,22 @@ func TestStartIsAnnotated(t *testing.T) {
 	}
 	if len(anns) != 1 || anns[0].Text != "archscope started · demo shop: cache off, 150 req/s" {
 		t.Errorf("annotations after start: %+v", anns)
+	}
+}
+
+func TestKnobChangesDescribeEveryKnob(t *testing.T) {
+	old := simulator.DefaultConfig()
+	next := old
+	next.Cache.Enabled = true
+	next.Retries.MaxAttempts = 3
+	next.Faults.DBErrorRatio = 0.1
+	next.RateLimit.Enabled = true
+	got := strings.Join(knobChanges(old, next), "; ")
+	want := "cache: off → on; faults.db_error_ratio: 0 → 0.1; rate_limit: off → on; retries.max_attempts: 1 → 3"
+	if got != want {
+		t.Errorf("knobChanges = %q\nwant          %q", got, want)
+	}
+	if c := knobChanges(old, old); len(c) != 0 {
+		t.Errorf("no change described as %q", c)
 	}
 }

@@ -14,6 +14,31 @@ type Config struct {
 	ProductQueue   int         `json:"product_queue"`   // product service queue; full → 503
 	DBConnections  int         `json:"db_connections"`  // database connection pool
 	Cache          CacheConfig `json:"cache"`
+	RateLimit      RateLimit   `json:"rate_limit"`
+	Retries        Retries     `json:"retries"`
+	Faults         Faults      `json:"faults"`
+}
+
+// RateLimit is a token bucket at the gateway: requests beyond it get 429 at
+// once instead of joining the queues.
+type RateLimit struct {
+	Enabled bool    `json:"enabled"`
+	RPS     float64 `json:"rps"`   // tokens added per second
+	Burst   int     `json:"burst"` // bucket size
+}
+
+// Retries are the gateway's: a 5xx answer is retried after a backoff of
+// uniform(0, backoff_ms × 2^(attempt−1)) ("full jitter"), up to max_attempts
+// tries in all. Latency still counts from the first try.
+type Retries struct {
+	MaxAttempts int     `json:"max_attempts"` // 1 = no retries
+	BackoffMs   float64 `json:"backoff_ms"`
+}
+
+// Faults injected into the database.
+type Faults struct {
+	DBErrorRatio     float64 `json:"db_error_ratio"`      // share of queries that fail (the product service answers 500)
+	DBAddedLatencyMs float64 `json:"db_added_latency_ms"` // added to every query: a slow-query fault
 }
 
 // CacheConfig is the in-process LRU cache in front of the database.
@@ -43,6 +68,8 @@ func DefaultConfig() Config {
 		ProductQueue:   64,
 		DBConnections:  5,
 		Cache:          CacheConfig{Enabled: false, Capacity: 1000},
+		RateLimit:      RateLimit{Enabled: false, RPS: 200, Burst: 50},
+		Retries:        Retries{MaxAttempts: 1, BackoffMs: 50},
 	}
 }
 
@@ -78,6 +105,24 @@ func (c Config) Validate() error {
 	}
 	if c.Cache.Capacity < 0 || c.Cache.Capacity > catalogSize {
 		errs = append(errs, fmt.Errorf("cache.capacity must be in [0, %d] (the catalog's size), got %d", catalogSize, c.Cache.Capacity))
+	}
+	if !(c.RateLimit.RPS > 0 && c.RateLimit.RPS <= maxArrivalRate) {
+		errs = append(errs, fmt.Errorf("rate_limit.rps must be in (0, %d], got %v", maxArrivalRate, c.RateLimit.RPS))
+	}
+	if c.RateLimit.Burst < 1 || c.RateLimit.Burst > maxQueue {
+		errs = append(errs, fmt.Errorf("rate_limit.burst must be in [1, %d], got %d", maxQueue, c.RateLimit.Burst))
+	}
+	if c.Retries.MaxAttempts < 1 || c.Retries.MaxAttempts > 10 {
+		errs = append(errs, fmt.Errorf("retries.max_attempts must be in [1, 10] (1 = no retries), got %d", c.Retries.MaxAttempts))
+	}
+	if !(c.Retries.BackoffMs >= 0 && c.Retries.BackoffMs <= 60_000) {
+		errs = append(errs, fmt.Errorf("retries.backoff_ms must be in [0, 60000], got %v", c.Retries.BackoffMs))
+	}
+	if !(c.Faults.DBErrorRatio >= 0 && c.Faults.DBErrorRatio <= 1) {
+		errs = append(errs, fmt.Errorf("faults.db_error_ratio must be in [0, 1], got %v", c.Faults.DBErrorRatio))
+	}
+	if !(c.Faults.DBAddedLatencyMs >= 0 && c.Faults.DBAddedLatencyMs <= 60_000) {
+		errs = append(errs, fmt.Errorf("faults.db_added_latency_ms must be in [0, 60000], got %v", c.Faults.DBAddedLatencyMs))
 	}
 	return errors.Join(errs...)
 }

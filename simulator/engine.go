@@ -10,6 +10,7 @@ const (
 	evDBDone                     // a database query finished
 	evHitDone                    // a cache hit was served
 	evResponse                   // a response reaches the gateway
+	evRetry                      // the gateway sends a request again
 )
 
 // event is one thing that happens at a virtual time. Events with equal times

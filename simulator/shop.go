@@ -41,6 +41,7 @@ type request struct {
 	atDB      float64
 	product   int32
 	code      int16
+	attempt   int16 // tries so far, 1 for the first
 	next      int32 // free list / queue link
 }
 
@@ -91,6 +92,9 @@ type Shop struct {
 
 	product, db station
 	inSystem    int
+
+	tokens   float64 // the gateway's rate-limit bucket
+	tokensAt float64 // virtual time tokens were last refilled
 }
 
 // New makes a shop at virtual time zero. Nothing runs until Run or Advance.
@@ -234,6 +238,8 @@ func (s *Shop) handle(ev event) {
 		s.dbDone(ev.req)
 	case evResponse:
 		s.respond(ev.req)
+	case evRetry:
+		s.send(ev.req)
 	}
 }
 
@@ -262,7 +268,32 @@ func (s *Shop) arrive() {
 	r.start = s.eng.now
 	r.product = int32(s.zipf.Uint64())
 	s.inSystem++
+	if s.cfg.RateLimit.Enabled && !s.takeToken() {
+		s.m.rateLimited.Inc()
+		r.code = 429
+		s.respond(i)
+		return
+	}
+	s.send(i)
+}
+
+// send forwards request i from the gateway to the product service.
+func (s *Shop) send(i int32) {
+	s.reqs[i].attempt++
 	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evAtProduct, i, 0)
+}
+
+// takeToken refills the gateway's bucket for the time passed and takes one
+// token if there is one.
+func (s *Shop) takeToken() bool {
+	rl := s.cfg.RateLimit
+	s.tokens = min(float64(rl.Burst), s.tokens+(s.eng.now-s.tokensAt)*rl.RPS)
+	s.tokensAt = s.eng.now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
 }
 
 func (s *Shop) atProduct(i int32) {
@@ -312,14 +343,24 @@ func (s *Shop) lookup(i int32) {
 func (s *Shop) startDB(i int32) {
 	s.db.busy++
 	s.db.admitted(s.eng.now - s.reqs[i].atDB)
-	s.eng.schedule(s.eng.now+s.model.db.sample(s.rng), evDBDone, i, 0)
+	s.eng.schedule(s.eng.now+s.model.db.sample(s.rng)+s.cfg.Faults.DBAddedLatencyMs/1000, evDBDone, i, 0)
 }
 
 func (s *Shop) dbDone(i int32) {
 	s.db.advance(s.eng.now)
 	s.db.busy--
-	s.m.dbOK.Inc()
 	s.m.dbLat.Observe(s.eng.now - s.reqs[i].atDB)
+	s.reqs[i].code = 200
+	// Draw only when the fault is on, so a shop without faults keeps the
+	// random stream (and so the exact numbers) it had before faults existed.
+	if f := s.cfg.Faults.DBErrorRatio; f > 0 && s.rng.Float64() < f {
+		s.m.db500.Inc()
+		s.reqs[i].code = 500
+		s.drainDB()
+		s.productDone(i)
+		return
+	}
+	s.m.dbOK.Inc()
 	if s.cfg.Cache.Enabled {
 		if s.cache.put(s.reqs[i].product) {
 			s.m.cacheEvictions.Inc()
@@ -333,8 +374,12 @@ func (s *Shop) dbDone(i int32) {
 func (s *Shop) productDone(i int32) {
 	s.product.advance(s.eng.now)
 	s.product.busy--
-	s.reqs[i].code = 200
-	s.m.productOK.Inc()
+	if s.reqs[i].code == 500 {
+		s.m.product500.Inc()
+	} else {
+		s.reqs[i].code = 200
+		s.m.productOK.Inc()
+	}
 	s.m.productLat.Observe(s.eng.now - s.reqs[i].atProduct)
 	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
 	s.drainProduct()
@@ -354,11 +399,24 @@ func (s *Shop) drainDB() {
 	}
 }
 
+// respond is an answer reaching the gateway: a 5xx with tries left is sent
+// again after a jittered backoff; anything else goes back to the user.
 func (s *Shop) respond(i int32) {
 	r := &s.reqs[i]
-	if r.code == 200 {
+	if r.code >= 500 && int(r.attempt) < s.cfg.Retries.MaxAttempts {
+		s.m.retries.Inc()
+		backoff := s.cfg.Retries.BackoffMs / 1000 * float64(int(1)<<(r.attempt-1))
+		s.eng.schedule(s.eng.now+s.rng.Float64()*backoff, evRetry, i, 0)
+		return
+	}
+	switch r.code {
+	case 200:
 		s.m.gatewayOK.Inc()
-	} else {
+	case 429:
+		s.m.gateway429.Inc()
+	case 500:
+		s.m.gateway500.Inc()
+	default:
 		s.m.gateway503.Inc()
 	}
 	s.m.gatewayLat.Observe(s.eng.now - r.start)

@@ -142,7 +142,8 @@ func TestQueueingTheory(t *testing.T) {
 			lambda := tc.rho * float64(tc.c) * mu
 			var T, n, sum, waited, queued, busy float64
 			for seed := uint64(1); seed <= 4; seed++ {
-				cfg := Config{Seed: seed, Speed: 1, ArrivalRate: lambda, ProductWorkers: maxWorkers, ProductQueue: 0, DBConnections: tc.c}
+				cfg := DefaultConfig()
+				cfg.Seed, cfg.ArrivalRate, cfg.ProductWorkers, cfg.ProductQueue, cfg.DBConnections = seed, lambda, maxWorkers, 0, tc.c
 				mdl := model{hop: deterministic{0}, cpu: deterministic{0}, cacheHit: deterministic{0}, db: exponential{1 / mu}, zipfS: 1.1}
 				s, err := newShop(cfg, mdl, nil)
 				if err != nil {
