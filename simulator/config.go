@@ -16,6 +16,7 @@ type Config struct {
 	Cache          CacheConfig `json:"cache"`
 	RateLimit      RateLimit   `json:"rate_limit"`
 	Retries        Retries     `json:"retries"`
+	Timeouts       Timeouts    `json:"timeouts"`
 	Faults         Faults      `json:"faults"`
 }
 
@@ -33,6 +34,14 @@ type RateLimit struct {
 type Retries struct {
 	MaxAttempts int     `json:"max_attempts"` // 1 = no retries
 	BackoffMs   float64 `json:"backoff_ms"`
+}
+
+// Timeouts are the gateway's. A try that has not answered in time is
+// answered 504 (or retried, if tries are left), but the work it started goes
+// on: nothing tells the product service or the database to stop. That is
+// what turns retries into a storm.
+type Timeouts struct {
+	GatewayMs float64 `json:"gateway_ms"` // 0: wait forever
 }
 
 // Faults injected into the database.
@@ -117,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.Retries.BackoffMs >= 0 && c.Retries.BackoffMs <= 60_000) {
 		errs = append(errs, fmt.Errorf("retries.backoff_ms must be in [0, 60000], got %v", c.Retries.BackoffMs))
+	}
+	if !(c.Timeouts.GatewayMs >= 0 && c.Timeouts.GatewayMs <= 600_000) {
+		errs = append(errs, fmt.Errorf("timeouts.gateway_ms must be in [0, 600000] (0 = none), got %v", c.Timeouts.GatewayMs))
 	}
 	if !(c.Faults.DBErrorRatio >= 0 && c.Faults.DBErrorRatio <= 1) {
 		errs = append(errs, fmt.Errorf("faults.db_error_ratio must be in [0, 1], got %v", c.Faults.DBErrorRatio))

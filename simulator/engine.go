@@ -11,6 +11,7 @@ const (
 	evHitDone                    // a cache hit was served
 	evResponse                   // a response reaches the gateway
 	evRetry                      // the gateway sends a request again
+	evTimeout                    // the gateway gives up waiting for a try
 )
 
 // event is one thing that happens at a virtual time. Events with equal times
@@ -19,7 +20,7 @@ type event struct {
 	at   float64 // virtual seconds
 	seq  uint64
 	kind eventKind
-	gen  uint32 // arrival generation: a rate change retires the pending arrival
+	gen  uint32 // arrival generation, or a timeout's slot generation and try
 	req  int32  // index into the request slab, -1 if none
 }
 

@@ -26,12 +26,11 @@ type metrics struct {
 	waits         *prometheus.CounterVec
 	wait          *prometheus.HistogramVec
 
-	gatewayOK, gateway429, gateway500, gateway503  prometheus.Counter
-	productOK, product500, product503, dbOK, db500 prometheus.Counter
-	retries, rateLimited                           prometheus.Counter
-	gatewayLat, productLat, dbLat                  prometheus.Observer
-	gatewayInFlight, productInFlight, dbInFlight   prometheus.Gauge
-	productQueue, dbQueue                          prometheus.Gauge
+	gatewayOK, gateway429, gateway500, gateway503, gateway504 prometheus.Counter
+	productOK, product500, product503, dbOK, db500            prometheus.Counter
+	retries, rateLimited, timeouts, late                      prometheus.Counter
+	gatewayLat, productLat, dbLat                             prometheus.Observer
+	gatewayInFlight                                           prometheus.Gauge
 
 	cacheHits, cacheMisses, cacheEvictions prometheus.Counter
 	cacheEntries                           prometheus.Gauge
@@ -78,16 +77,23 @@ func newMetrics() *metrics {
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_rate_limited_total", Help: "Requests the gateway's rate limiter refused with 429.",
 	})
+	m.timeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_timeouts_total", Help: "Tries the gateway stopped waiting for.",
+	})
+	m.late = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_late_responses_total", Help: "Answers that arrived after the gateway gave up on them: wasted work.",
+	})
 	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_hits_total", Help: "Product lookups the cache answered."})
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.retries, m.rateLimited, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")
 	m.gateway429 = m.requests.WithLabelValues("gateway", routeGateway, "429")
 	m.gateway500 = m.requests.WithLabelValues("gateway", routeGateway, "500")
+	m.gateway504 = m.requests.WithLabelValues("gateway", routeGateway, "504")
 	m.product500 = m.requests.WithLabelValues("product", routeProduct, "500")
 	m.db500 = m.requests.WithLabelValues("db", routeDB, "500")
 	m.productOK = m.requests.WithLabelValues("product", routeProduct, "200")

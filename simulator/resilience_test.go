@@ -18,6 +18,9 @@ var measured = [][]string{
 	{"shop_requests_total", "service", "db"},
 	{"shop_rate_limited_total"},
 	{"shop_retries_total"},
+	{"shop_timeouts_total"},
+	{"shop_late_responses_total"},
+	{"shop_requests_total", "service", "gateway", "code", "504"},
 }
 
 // measure runs a shop with cfg through warm, then span, of virtual time and
@@ -133,13 +136,13 @@ func TestRetriesMaskTransientErrors(t *testing.T) {
 	}
 }
 
-// TestRetryStormAmplifiesOverload: when the 5xx come from overload, not
+// TestRetriesAmplifyOverload: when the 5xx come from overload, not
 // chance, retries multiply the load on the service that is already full: it
 // sees more tries than users send and refuses more of them. (The 503s here
 // are fast refusals, so a retried request that finds room succeeds: success
 // improves a little and mean latency barely moves. Timeouts, where retried
 // work is wasted work, will come with the timeout knob.)
-func TestRetryStormAmplifiesOverload(t *testing.T) {
+func TestRetriesAmplifyOverload(t *testing.T) {
 	run := func(attempts int) (amplification, okShare, meanLatency, refused float64) {
 		cfg := DefaultConfig() // cache off: overloaded
 		cfg.Retries = Retries{MaxAttempts: attempts, BackoffMs: 20}
@@ -187,5 +190,39 @@ func TestSlowQueryFault(t *testing.T) {
 	t.Logf("db mean latency %.1f ms, with +100 ms fault %.1f ms", base*1000, slow*1000)
 	if math.Abs((slow-base)-0.100) > 0.003 {
 		t.Errorf("a +100 ms fault moved the database's mean by %.1f ms", (slow-base)*1000)
+	}
+}
+
+// TestTimeoutsWithRetriesMakeAStorm: the overloaded shop holds a request
+// ~0.65 s (16 workers and 64 queued, drained at 125/s). Behind a 600 ms
+// gateway timeout part of that turns into 504s while the work goes on;
+// retrying them adds tries to queues that are already full, so more work is
+// done for answers nobody waits for and fewer users get a 200: the retry
+// storm of the write-ups, asserted by sign and rough size. (At 500 ms almost
+// nobody gets a 200 even without retries: a FIFO queue longer than the
+// timeout serves only the dead.)
+func TestTimeoutsWithRetriesMakeAStorm(t *testing.T) {
+	run := func(attempts int) (okShare, latePerUser, amplification float64) {
+		cfg := DefaultConfig() // cache off: overloaded
+		cfg.Timeouts.GatewayMs = 600
+		cfg.Retries = Retries{MaxAttempts: attempts, BackoffMs: 20}
+		_, d := measure(t, cfg, 30*time.Second, 60*time.Second)
+		users := d("shop_requests_total", "service", "gateway")
+		return d("shop_requests_total", "service", "gateway", "code", "200") / users,
+			d("shop_late_responses_total") / users,
+			d("shop_requests_total", "service", "product") / users
+	}
+	ok1, late1, amp1 := run(1)
+	ok3, late3, amp3 := run(3)
+	t.Logf("1 try:   %.1f %% of users get 200, %.2f late answers per user, %.2f tries per user", 100*ok1, late1, amp1)
+	t.Logf("3 tries: %.1f %% of users get 200, %.2f late answers per user, %.2f tries per user", 100*ok3, late3, amp3)
+	if !(late1 > 0.2) {
+		t.Errorf("with a 600 ms timeout on a ~0.65 s queue only %.2f late answers per user", late1)
+	}
+	if !(ok3 < 0.8*ok1) {
+		t.Errorf("retrying timed-out tries moved the share of 200s from %.3f to %.3f; under overload it should fall clearly", ok1, ok3)
+	}
+	if !(late3 > late1 && amp3 > 2) {
+		t.Errorf("retries did not add wasted work: %.2f → %.2f late answers per user, %.2f tries per user", late1, late3, amp3)
 	}
 }

@@ -41,8 +41,10 @@ type request struct {
 	atDB      float64
 	product   int32
 	code      int16
-	attempt   int16 // tries so far, 1 for the first
-	next      int32 // free list / queue link
+	attempt   int16  // tries so far, 1 for the first
+	abandoned bool   // the gateway gave up on this try; its answer is thrown away
+	next      int32  // free list / queue link
+	gen       uint32 // bumped on every reuse of the slot, so stale timers are ignored
 }
 
 // queue is a FIFO of request indices, linked through request.next.
@@ -240,6 +242,8 @@ func (s *Shop) handle(ev event) {
 		s.respond(ev.req)
 	case evRetry:
 		s.send(ev.req)
+	case evTimeout:
+		s.timeout(ev.req, ev.gen)
 	}
 }
 
@@ -258,7 +262,7 @@ func (s *Shop) alloc() int32 {
 }
 
 func (s *Shop) release(i int32) {
-	s.reqs[i] = request{next: s.free}
+	s.reqs[i] = request{next: s.free, gen: s.reqs[i].gen + 1}
 	s.free = i
 }
 
@@ -279,8 +283,45 @@ func (s *Shop) arrive() {
 
 // send forwards request i from the gateway to the product service.
 func (s *Shop) send(i int32) {
-	s.reqs[i].attempt++
+	r := &s.reqs[i]
+	r.attempt++
 	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evAtProduct, i, 0)
+	if t := s.cfg.Timeouts.GatewayMs; t > 0 {
+		s.eng.schedule(s.eng.now+t/1000, evTimeout, i, timerTag(r))
+	}
+}
+
+// timerTag names one try of one use of a slot.
+func timerTag(r *request) uint32 { return r.gen<<4 | uint32(r.attempt) }
+
+// timeout fires when a try has not answered in time. The try is abandoned
+// where it is (its work goes on); the user's request either moves to a fresh
+// slot for another try or is answered 504.
+func (s *Shop) timeout(i int32, tag uint32) {
+	r := &s.reqs[i]
+	if r.abandoned || timerTag(r) != tag {
+		return // answered in time, or the slot has moved on
+	}
+	s.m.timeouts.Inc()
+	r.abandoned = true
+	if int(r.attempt) < s.cfg.Retries.MaxAttempts {
+		j := s.alloc()
+		r = &s.reqs[i] // alloc may have grown the slab
+		nr := &s.reqs[j]
+		nr.start, nr.product, nr.attempt = r.start, r.product, r.attempt
+		s.retry(j)
+		return
+	}
+	s.m.gateway504.Inc()
+	s.m.gatewayLat.Observe(s.eng.now - r.start)
+	s.inSystem--
+}
+
+// retry sends request i again after a jittered, exponentially growing backoff.
+func (s *Shop) retry(i int32) {
+	s.m.retries.Inc()
+	backoff := s.cfg.Retries.BackoffMs / 1000 * float64(int(1)<<(s.reqs[i].attempt-1))
+	s.eng.schedule(s.eng.now+s.rng.Float64()*backoff, evRetry, i, 0)
 }
 
 // takeToken refills the gateway's bucket for the time passed and takes one
@@ -403,10 +444,13 @@ func (s *Shop) drainDB() {
 // again after a jittered backoff; anything else goes back to the user.
 func (s *Shop) respond(i int32) {
 	r := &s.reqs[i]
+	if r.abandoned {
+		s.m.late.Inc() // the gateway stopped waiting: work done for nobody
+		s.release(i)
+		return
+	}
 	if r.code >= 500 && int(r.attempt) < s.cfg.Retries.MaxAttempts {
-		s.m.retries.Inc()
-		backoff := s.cfg.Retries.BackoffMs / 1000 * float64(int(1)<<(r.attempt-1))
-		s.eng.schedule(s.eng.now+s.rng.Float64()*backoff, evRetry, i, 0)
+		s.retry(i)
 		return
 	}
 	switch r.code {

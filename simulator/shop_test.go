@@ -70,8 +70,16 @@ func TestDeterministicUnderSeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Advance(20 * time.Second)
+		storm := s.Config()
+		storm.Timeouts.GatewayMs, storm.Retries.MaxAttempts = 600, 3
+		storm.Faults.DBErrorRatio = 0.05
+		if err := s.SetConfig(storm); err != nil {
+			t.Fatal(err)
+		}
+		s.Advance(20 * time.Second)
 		on := s.Config()
 		on.Cache.Enabled = true
+		on.RateLimit.Enabled = true
 		if err := s.SetConfig(on); err != nil {
 			t.Fatal(err)
 		}
