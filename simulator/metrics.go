@@ -28,7 +28,7 @@ type metrics struct {
 
 	gatewayOK, gateway429, gateway500, gateway503, gateway504 prometheus.Counter
 	productOK, product500, product503, dbOK, db500            prometheus.Counter
-	retries, rateLimited, timeouts, late                      prometheus.Counter
+	retries, rateLimited, timeouts, late, offered             prometheus.Counter
 	gatewayLat, productLat, dbLat                             prometheus.Observer
 	gatewayInFlight                                           prometheus.Gauge
 
@@ -77,6 +77,9 @@ func newMetrics() *metrics {
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_rate_limited_total", Help: "Requests the gateway's rate limiter refused with 429.",
 	})
+	m.offered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_offered_requests_total", Help: "Requests the load generator sent (the offered load; compare with what the gateway answered).",
+	})
 	m.timeouts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_timeouts_total", Help: "Tries the gateway stopped waiting for.",
 	})
@@ -87,7 +90,7 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")

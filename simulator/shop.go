@@ -272,6 +272,7 @@ func (s *Shop) arrive() {
 	r.start = s.eng.now
 	r.product = int32(s.zipf.Uint64())
 	s.inSystem++
+	s.m.offered.Inc()
 	if s.cfg.RateLimit.Enabled && !s.takeToken() {
 		s.m.rateLimited.Inc()
 		r.code = 429
