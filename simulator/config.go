@@ -17,6 +17,7 @@ type Config struct {
 	RateLimit      RateLimit   `json:"rate_limit"`
 	Retries        Retries     `json:"retries"`
 	Timeouts       Timeouts    `json:"timeouts"`
+	Breaker        Breaker     `json:"circuit_breaker"`
 	Faults         Faults      `json:"faults"`
 }
 
@@ -42,6 +43,18 @@ type Retries struct {
 // what turns retries into a storm.
 type Timeouts struct {
 	GatewayMs float64 `json:"gateway_ms"` // 0: wait forever
+}
+
+// Breaker is a circuit breaker at the gateway, in front of the product
+// service. Closed, it counts consecutive failed tries (5xx or timeout); at
+// failure_threshold it opens and refuses tries at once with 503 for open_ms;
+// then it lets half_open_probes tries through: one success closes it, one
+// failure opens it again.
+type Breaker struct {
+	Enabled          bool    `json:"enabled"`
+	FailureThreshold int     `json:"failure_threshold"`
+	OpenMs           float64 `json:"open_ms"`
+	HalfOpenProbes   int     `json:"half_open_probes"`
 }
 
 // Faults injected into the database.
@@ -79,6 +92,7 @@ func DefaultConfig() Config {
 		Cache:          CacheConfig{Enabled: false, Capacity: 1000},
 		RateLimit:      RateLimit{Enabled: false, RPS: 200, Burst: 50},
 		Retries:        Retries{MaxAttempts: 1, BackoffMs: 50},
+		Breaker:        Breaker{Enabled: false, FailureThreshold: 5, OpenMs: 2000, HalfOpenProbes: 1},
 	}
 }
 
@@ -129,6 +143,15 @@ func (c Config) Validate() error {
 	}
 	if !(c.Timeouts.GatewayMs >= 0 && c.Timeouts.GatewayMs <= 600_000) {
 		errs = append(errs, fmt.Errorf("timeouts.gateway_ms must be in [0, 600000] (0 = none), got %v", c.Timeouts.GatewayMs))
+	}
+	if c.Breaker.FailureThreshold < 1 || c.Breaker.FailureThreshold > 10_000 {
+		errs = append(errs, fmt.Errorf("circuit_breaker.failure_threshold must be in [1, 10000], got %d", c.Breaker.FailureThreshold))
+	}
+	if !(c.Breaker.OpenMs > 0 && c.Breaker.OpenMs <= 600_000) {
+		errs = append(errs, fmt.Errorf("circuit_breaker.open_ms must be in (0, 600000], got %v", c.Breaker.OpenMs))
+	}
+	if c.Breaker.HalfOpenProbes < 1 || c.Breaker.HalfOpenProbes > 1000 {
+		errs = append(errs, fmt.Errorf("circuit_breaker.half_open_probes must be in [1, 1000], got %d", c.Breaker.HalfOpenProbes))
 	}
 	if !(c.Faults.DBErrorRatio >= 0 && c.Faults.DBErrorRatio <= 1) {
 		errs = append(errs, fmt.Errorf("faults.db_error_ratio must be in [0, 1], got %v", c.Faults.DBErrorRatio))

@@ -29,6 +29,8 @@ type metrics struct {
 	gatewayOK, gateway429, gateway500, gateway503, gateway504 prometheus.Counter
 	productOK, product500, product503, dbOK, db500            prometheus.Counter
 	retries, rateLimited, timeouts, late, offered             prometheus.Counter
+	breakerOpens, breakerRejected                             prometheus.Counter
+	breakerState                                              prometheus.Gauge
 	gatewayLat, productLat, dbLat                             prometheus.Observer
 	gatewayInFlight                                           prometheus.Gauge
 
@@ -77,6 +79,15 @@ func newMetrics() *metrics {
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_rate_limited_total", Help: "Requests the gateway's rate limiter refused with 429.",
 	})
+	m.breakerOpens = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_circuit_breaker_opens_total", Help: "Times the gateway's circuit breaker to the product service opened.",
+	})
+	m.breakerRejected = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_circuit_breaker_rejections_total", Help: "Tries the open circuit breaker refused at once (503).",
+	})
+	m.breakerState = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "shop_circuit_breaker_state", Help: "The gateway's circuit breaker to the product service: 0 closed, 1 open, 2 half-open.",
+	})
 	m.offered = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_offered_requests_total", Help: "Requests the load generator sent (the offered load; compare with what the gateway answered).",
 	})
@@ -90,7 +101,7 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")

@@ -21,6 +21,8 @@ var measured = [][]string{
 	{"shop_timeouts_total"},
 	{"shop_late_responses_total"},
 	{"shop_requests_total", "service", "gateway", "code", "504"},
+	{"shop_circuit_breaker_opens_total"},
+	{"shop_circuit_breaker_rejections_total"},
 }
 
 // measure runs a shop with cfg through warm, then span, of virtual time and
@@ -224,5 +226,62 @@ func TestTimeoutsWithRetriesMakeAStorm(t *testing.T) {
 	}
 	if !(late3 > late1 && amp3 > 2) {
 		t.Errorf("retries did not add wasted work: %.2f → %.2f late answers per user, %.2f tries per user", late1, late3, amp3)
+	}
+}
+
+// TestBreakerShedsADeadDependencyAndRecovers: with every query failing, a
+// closed-circuit gateway keeps sending every request into the product
+// service; the breaker (5 failures, open 1 s, 1 probe) lets through only its
+// probes, about one try a second instead of 150. When the database comes
+// back, the next probe succeeds, the breaker closes, and requests succeed.
+func TestBreakerShedsADeadDependencyAndRecovers(t *testing.T) {
+	triesPerUser := func(enabled bool) (float64, float64) {
+		cfg := DefaultConfig()
+		cfg.Cache.Enabled = true // no overload: only the fault fails requests
+		cfg.Faults.DBErrorRatio = 1
+		cfg.Breaker = Breaker{Enabled: enabled, FailureThreshold: 5, OpenMs: 1000, HalfOpenProbes: 1}
+		_, d := measure(t, cfg, 10*time.Second, 60*time.Second)
+		users := d("shop_requests_total", "service", "gateway")
+		return d("shop_requests_total", "service", "product") / users, d("shop_circuit_breaker_opens_total")
+	}
+	without, _ := triesPerUser(false)
+	with, opens := triesPerUser(true)
+	t.Logf("database down: %.3f tries per user reach the product service without a breaker, %.4f with it (%.0f opens in 60 s)", without, with, opens)
+	if math.Abs(without-1) > 0.01 {
+		t.Errorf("without a breaker %.3f tries per user reached the product service, want 1", without)
+	}
+	// One probe per 1 s open interval: ~60 of ~9000 requests.
+	if !(with < 0.02) || !(opens >= 50 && opens <= 61) {
+		t.Errorf("with the breaker %.4f tries per user and %.0f opens in 60 s; want under 0.02 and about one open a second", with, opens)
+	}
+
+	// Recovery, in one shop: fault on, then off.
+	cfg := DefaultConfig()
+	cfg.Cache.Enabled = true
+	cfg.Faults.DBErrorRatio = 1
+	cfg.Breaker = Breaker{Enabled: true, FailureThreshold: 5, OpenMs: 1000, HalfOpenProbes: 1}
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(10 * time.Second)
+	if st, _ := metric(t, s, "shop_circuit_breaker_state"); st != float64(breakerOpen) {
+		t.Fatalf("breaker state %v while the database is down, want open (1)", st)
+	}
+	cfg.Faults.DBErrorRatio = 0
+	if err := s.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(2 * time.Second) // past the open interval: the probe succeeds
+	ok0, _ := metric(t, s, "shop_requests_total", "service", "gateway", "code", "200")
+	all0 := sumOf(t, s, "shop_requests_total", "service", "gateway")
+	s.Advance(20 * time.Second)
+	ok1, _ := metric(t, s, "shop_requests_total", "service", "gateway", "code", "200")
+	all1 := sumOf(t, s, "shop_requests_total", "service", "gateway")
+	if st, _ := metric(t, s, "shop_circuit_breaker_state"); st != float64(breakerClosed) {
+		t.Errorf("breaker state %v after the database recovered, want closed (0)", st)
+	}
+	if share := (ok1 - ok0) / (all1 - all0); share < 0.99 {
+		t.Errorf("after recovery only %.1f %% of requests succeeded", 100*share)
 	}
 }

@@ -43,6 +43,8 @@ type request struct {
 	code      int16
 	attempt   int16  // tries so far, 1 for the first
 	abandoned bool   // the gateway gave up on this try; its answer is thrown away
+	probe     bool   // this try is a half-open circuit-breaker probe
+	refused   bool   // the open circuit breaker refused this try at the gateway
 	next      int32  // free list / queue link
 	gen       uint32 // bumped on every reuse of the slot, so stale timers are ignored
 }
@@ -95,6 +97,7 @@ type Shop struct {
 	product, db station
 	inSystem    int
 
+	breaker  breaker // the gateway's, in front of the product service
 	tokens   float64 // the gateway's rate-limit bucket
 	tokensAt float64 // virtual time tokens were last refilled
 }
@@ -145,6 +148,9 @@ func (s *Shop) SetConfig(cfg Config) error {
 	if cfg.ArrivalRate != old.ArrivalRate {
 		s.arrGen++ // the pending arrival was drawn at the old rate
 		s.scheduleArrival()
+	}
+	if !cfg.Breaker.Enabled {
+		s.breaker = breaker{} // switched off, it forgets; switched on, it starts closed
 	}
 	if !cfg.Cache.Enabled {
 		s.cache.clear() // a cache switched off forgets; switched on it starts cold
@@ -286,6 +292,14 @@ func (s *Shop) arrive() {
 func (s *Shop) send(i int32) {
 	r := &s.reqs[i]
 	r.attempt++
+	ok, probe := s.breaker.allow(s.cfg.Breaker, s.eng.now)
+	if !ok {
+		s.m.breakerRejected.Inc()
+		r.code, r.refused = 503, true
+		s.respond(i)
+		return
+	}
+	r.probe, r.refused, r.code = probe, false, 0
 	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evAtProduct, i, 0)
 	if t := s.cfg.Timeouts.GatewayMs; t > 0 {
 		s.eng.schedule(s.eng.now+t/1000, evTimeout, i, timerTag(r))
@@ -305,6 +319,7 @@ func (s *Shop) timeout(i int32, tag uint32) {
 	}
 	s.m.timeouts.Inc()
 	r.abandoned = true
+	s.recordTry(r, true)
 	if int(r.attempt) < s.cfg.Retries.MaxAttempts {
 		j := s.alloc()
 		r = &s.reqs[i] // alloc may have grown the slab
@@ -316,6 +331,14 @@ func (s *Shop) timeout(i int32, tag uint32) {
 	s.m.gateway504.Inc()
 	s.m.gatewayLat.Observe(s.eng.now - r.start)
 	s.inSystem--
+}
+
+// recordTry tells the circuit breaker how a try that went through ended.
+func (s *Shop) recordTry(r *request, failed bool) {
+	if s.breaker.record(s.cfg.Breaker, s.eng.now, r.probe, failed) {
+		s.m.breakerOpens.Inc()
+	}
+	r.probe = false
 }
 
 // retry sends request i again after a jittered, exponentially growing backoff.
@@ -450,6 +473,9 @@ func (s *Shop) respond(i int32) {
 		s.release(i)
 		return
 	}
+	if r.code != 429 && !r.refused {
+		s.recordTry(r, r.code >= 500)
+	}
 	if r.code >= 500 && int(r.attempt) < s.cfg.Retries.MaxAttempts {
 		s.retry(i)
 		return
@@ -472,6 +498,7 @@ func (s *Shop) respond(i int32) {
 // updateGauges publishes the stations' state and integrals up to now.
 func (s *Shop) updateGauges() {
 	s.m.gatewayInFlight.Set(float64(s.inSystem))
+	s.m.breakerState.Set(float64(s.breaker.state))
 	s.product.flush(s.cfg.ProductWorkers)
 	s.db.flush(s.cfg.DBConnections)
 }

@@ -73,6 +73,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		storm := s.Config()
 		storm.Timeouts.GatewayMs, storm.Retries.MaxAttempts = 600, 3
 		storm.Faults.DBErrorRatio = 0.05
+		storm.Breaker.Enabled = true
 		if err := s.SetConfig(storm); err != nil {
 			t.Fatal(err)
 		}
