@@ -3,22 +3,26 @@ package simulator
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Config is the shop's knobs, as the control API reads and writes them.
 type Config struct {
-	Seed           uint64      `json:"seed"`            // fixed when the shop is made
-	Speed          float64     `json:"speed"`           // live mode: virtual seconds per wall second
-	ArrivalRate    float64     `json:"arrival_rate"`    // offered load, requests/s, Poisson
-	ProductWorkers int         `json:"product_workers"` // product service worker pool
-	ProductQueue   int         `json:"product_queue"`   // product service queue; full → 503
-	DBConnections  int         `json:"db_connections"`  // database connection pool
-	Cache          CacheConfig `json:"cache"`
-	RateLimit      RateLimit   `json:"rate_limit"`
-	Retries        Retries     `json:"retries"`
-	Timeouts       Timeouts    `json:"timeouts"`
-	Breaker        Breaker     `json:"circuit_breaker"`
-	Faults         Faults      `json:"faults"`
+	Seed            uint64      `json:"seed"`             // fixed when the shop is made
+	Speed           float64     `json:"speed"`            // live mode: virtual seconds per wall second
+	ArrivalRate     float64     `json:"arrival_rate"`     // offered load, requests/s, Poisson
+	ProductReplicas int         `json:"product_replicas"` // instances of the product service
+	LoadBalancer    string      `json:"load_balancer"`    // how the gateway picks a product instance
+	ProductWorkers  int         `json:"product_workers"`  // worker pool of each product instance
+	ProductQueue    int         `json:"product_queue"`    // queue of each product instance; full → 503
+	DBConnections   int         `json:"db_connections"`   // database connection pool
+	Cache           CacheConfig `json:"cache"`
+	RateLimit       RateLimit   `json:"rate_limit"`
+	Retries         Retries     `json:"retries"`
+	Timeouts        Timeouts    `json:"timeouts"`
+	Breaker         Breaker     `json:"circuit_breaker"`
+	Faults          Faults      `json:"faults"`
 }
 
 // RateLimit is a token bucket at the gateway: requests beyond it get 429 at
@@ -60,6 +64,7 @@ type Breaker struct {
 // Faults injected into the database.
 type Faults struct {
 	DBErrorRatio     float64 `json:"db_error_ratio"`      // share of queries that fail (the product service answers 500)
+	ProductCPUHog    float64 `json:"product_cpu_hog"`     // product instance 0's own work takes this many times longer (0 or 1: none)
 	DBAddedLatencyMs float64 `json:"db_added_latency_ms"` // added to every query: a slow-query fault
 }
 
@@ -83,18 +88,30 @@ type CacheConfig struct {
 // p99 is a slow query plus hops, tens of milliseconds.
 func DefaultConfig() Config {
 	return Config{
-		Seed:           1,
-		Speed:          1,
-		ArrivalRate:    150,
-		ProductWorkers: 16,
-		ProductQueue:   64,
-		DBConnections:  5,
-		Cache:          CacheConfig{Enabled: false, Capacity: 1000},
-		RateLimit:      RateLimit{Enabled: false, RPS: 200, Burst: 50},
-		Retries:        Retries{MaxAttempts: 1, BackoffMs: 50},
-		Breaker:        Breaker{Enabled: false, FailureThreshold: 5, OpenMs: 2000, HalfOpenProbes: 1},
+		Seed:            1,
+		Speed:           1,
+		ArrivalRate:     150,
+		ProductReplicas: 1,
+		LoadBalancer:    RoundRobin,
+		ProductWorkers:  16,
+		ProductQueue:    64,
+		DBConnections:   5,
+		Cache:           CacheConfig{Enabled: false, Capacity: 1000},
+		RateLimit:       RateLimit{Enabled: false, RPS: 200, Burst: 50},
+		Retries:         Retries{MaxAttempts: 1, BackoffMs: 50},
+		Breaker:         Breaker{Enabled: false, FailureThreshold: 5, OpenMs: 2000, HalfOpenProbes: 1},
 	}
 }
+
+// Load-balancing policies for the product service's instances.
+const (
+	RoundRobin       = "round_robin"
+	LeastConnections = "least_connections"
+	Random           = "random"
+	PowerOfTwo       = "power_of_two" // two random instances, the less busy one
+)
+
+var loadBalancers = []string{RoundRobin, LeastConnections, Random, PowerOfTwo}
 
 // Limits keep the simulation meaningful and its memory bounded.
 const (
@@ -103,6 +120,7 @@ const (
 	maxQueue       = 1_000_000
 	maxConnections = 10_000
 	catalogSize    = 10_000
+	maxReplicas    = 100
 )
 
 // Live-mode speed bounds: slow motion to fast-forward.
@@ -116,6 +134,15 @@ func (c Config) Validate() error {
 	}
 	if !(c.ArrivalRate > 0 && c.ArrivalRate <= maxArrivalRate) {
 		errs = append(errs, fmt.Errorf("arrival_rate must be in (0, %d], got %v", maxArrivalRate, c.ArrivalRate))
+	}
+	if c.ProductReplicas < 1 || c.ProductReplicas > maxReplicas {
+		errs = append(errs, fmt.Errorf("product_replicas must be in [1, %d], got %d", maxReplicas, c.ProductReplicas))
+	}
+	if !slices.Contains(loadBalancers, c.LoadBalancer) {
+		errs = append(errs, fmt.Errorf("load_balancer must be one of %s, got %q", strings.Join(loadBalancers, ", "), c.LoadBalancer))
+	}
+	if !(c.Faults.ProductCPUHog >= 0 && c.Faults.ProductCPUHog <= 1000) {
+		errs = append(errs, fmt.Errorf("faults.product_cpu_hog must be in [0, 1000], got %v", c.Faults.ProductCPUHog))
 	}
 	if c.ProductWorkers < 1 || c.ProductWorkers > maxWorkers {
 		errs = append(errs, fmt.Errorf("product_workers must be in [1, %d], got %d", maxWorkers, c.ProductWorkers))

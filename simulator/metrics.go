@@ -21,6 +21,7 @@ type metrics struct {
 	inFlight      *prometheus.GaugeVec
 	queueLen      *prometheus.GaugeVec
 	servers       *prometheus.GaugeVec
+	replicas      *prometheus.GaugeVec
 	busySeconds   *prometheus.CounterVec
 	queuedSeconds *prometheus.CounterVec
 	waits         *prometheus.CounterVec
@@ -32,7 +33,8 @@ type metrics struct {
 	breakerOpens, breakerRejected                             prometheus.Counter
 	breakerState                                              prometheus.Gauge
 	gatewayLat, productLat, dbLat                             prometheus.Observer
-	gatewayInFlight                                           prometheus.Gauge
+	gatewayInFlight, productInFlight, dbInFlight              prometheus.Gauge
+	productReplicas                                           prometheus.Gauge
 
 	cacheHits, cacheMisses, cacheEvictions prometheus.Counter
 	cacheEntries                           prometheus.Gauge
@@ -56,23 +58,26 @@ func newMetrics() *metrics {
 	}, []string{"service"})
 	m.queueLen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "shop_queue_length", Help: "Requests waiting for a worker or connection.",
+	}, []string{"service", "replica"})
+	m.replicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_replicas", Help: "Instances of a service taking new requests.",
 	}, []string{"service"})
 	m.servers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "shop_servers", Help: "Workers or connections a service serves with; utilisation = rate(shop_busy_seconds_total) / shop_servers.",
-	}, []string{"service"})
+	}, []string{"service", "replica"})
 	m.busySeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shop_busy_seconds_total", Help: "Time-integral of busy workers or connections: its rate is the mean number busy.",
-	}, []string{"service"})
+	}, []string{"service", "replica"})
 	m.queuedSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shop_queued_seconds_total", Help: "Time-integral of the queue length: its rate is the mean queue length.",
-	}, []string{"service"})
+	}, []string{"service", "replica"})
 	m.waits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shop_queue_waits_total", Help: "Requests that found every worker or connection busy and had to wait.",
-	}, []string{"service"})
+	}, []string{"service", "replica"})
 	m.wait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "shop_queue_wait_seconds", Help: "Time from reaching a service to getting a worker or connection.",
 		Buckets: latencyBuckets,
-	}, []string{"service"})
+	}, []string{"service", "replica"})
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_retries_total", Help: "Requests the gateway sent again after a 5xx answer.",
 	})
@@ -101,7 +106,7 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")
@@ -117,18 +122,20 @@ func newMetrics() *metrics {
 	m.productLat = m.latency.WithLabelValues("product", routeProduct)
 	m.dbLat = m.latency.WithLabelValues("db", routeDB)
 	m.gatewayInFlight = m.inFlight.WithLabelValues("gateway")
+	m.productInFlight = m.inFlight.WithLabelValues("product")
+	m.dbInFlight = m.inFlight.WithLabelValues("db")
+	m.productReplicas = m.replicas.WithLabelValues("product")
 	return m
 }
 
-// station returns the per-service children a station updates.
-func (m *metrics) station(service string) stationMetrics {
+// station returns the children one instance of a service updates.
+func (m *metrics) station(service, replica string) stationMetrics {
 	return stationMetrics{
-		inFlight:      m.inFlight.WithLabelValues(service),
-		queueLen:      m.queueLen.WithLabelValues(service),
-		servers:       m.servers.WithLabelValues(service),
-		busySeconds:   m.busySeconds.WithLabelValues(service),
-		queuedSeconds: m.queuedSeconds.WithLabelValues(service),
-		waits:         m.waits.WithLabelValues(service),
-		wait:          m.wait.WithLabelValues(service),
+		queueLen:      m.queueLen.WithLabelValues(service, replica),
+		servers:       m.servers.WithLabelValues(service, replica),
+		busySeconds:   m.busySeconds.WithLabelValues(service, replica),
+		queuedSeconds: m.queuedSeconds.WithLabelValues(service, replica),
+		waits:         m.waits.WithLabelValues(service, replica),
+		wait:          m.wait.WithLabelValues(service, replica),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ type request struct {
 	abandoned bool   // the gateway gave up on this try; its answer is thrown away
 	probe     bool   // this try is a half-open circuit-breaker probe
 	refused   bool   // the open circuit breaker refused this try at the gateway
+	replica   int16  // the product instance serving this try
 	next      int32  // free list / queue link
 	gen       uint32 // bumped on every reuse of the slot, so stale timers are ignored
 }
@@ -94,8 +96,10 @@ type Shop struct {
 	free   int32
 	arrGen uint32
 
-	product, db station
-	inSystem    int
+	products []station // instances of the product service; those past ProductReplicas drain and idle
+	db       station
+	rr       int // round-robin position
+	inSystem int
 
 	breaker  breaker // the gateway's, in front of the product service
 	tokens   float64 // the gateway's rate-limit bucket
@@ -120,7 +124,8 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 		cache: newLRU(catalogSize, cfg.Cache.Capacity),
 		free:  -1,
 	}
-	s.product, s.db = newStation(s.m.station("product")), newStation(s.m.station("db"))
+	s.db = newStation(s.m.station("db", "0"))
+	s.ensureReplicas(cfg.ProductReplicas)
 	s.zipf = rand.NewZipf(s.rng, mdl.zipfS, 1, catalogSize-1)
 	s.scheduleArrival()
 	return s, nil
@@ -157,10 +162,13 @@ func (s *Shop) SetConfig(cfg Config) error {
 	}
 	s.cache.resize(cfg.Cache.Capacity)
 	s.m.cacheEntries.Set(float64(s.cache.size))
-	// More workers or connections start serving the queues now.
-	s.product.advance(s.eng.now)
+	// New instances, workers or connections start serving the queues now.
+	s.ensureReplicas(cfg.ProductReplicas)
 	s.db.advance(s.eng.now)
-	s.drainProduct()
+	for r := range s.products {
+		s.products[r].advance(s.eng.now)
+		s.drainProduct(r)
+	}
 	s.drainDB()
 	s.updateGauges()
 	return nil
@@ -223,7 +231,9 @@ func (s *Shop) advanceTo(t float64) {
 		s.handle(ev)
 	}
 	s.eng.now = t
-	s.product.advance(t)
+	for r := range s.products {
+		s.products[r].advance(t)
+	}
 	s.db.advance(t)
 	s.updateGauges()
 }
@@ -361,14 +371,59 @@ func (s *Shop) takeToken() bool {
 	return true
 }
 
+// ensureReplicas makes product instances up to n; instances are never
+// removed, only taken out of rotation, so their queues drain.
+func (s *Shop) ensureReplicas(n int) {
+	for len(s.products) < n {
+		st := newStation(s.m.station("product", strconv.Itoa(len(s.products))))
+		st.last = s.eng.now
+		s.products = append(s.products, st)
+	}
+}
+
+// pickReplica is the gateway's load balancer over the instances in rotation.
+func (s *Shop) pickReplica() int {
+	n := s.cfg.ProductReplicas
+	if n == 1 {
+		return 0
+	}
+	load := func(r int) int { return s.products[r].busy + s.products[r].q.n }
+	switch s.cfg.LoadBalancer {
+	case LeastConnections:
+		best := 0
+		for r := 1; r < n; r++ {
+			if load(r) < load(best) {
+				best = r
+			}
+		}
+		return best
+	case Random:
+		return s.rng.IntN(n)
+	case PowerOfTwo:
+		a, b := s.rng.IntN(n), s.rng.IntN(n-1)
+		if b >= a {
+			b++ // two distinct instances
+		}
+		if load(b) < load(a) {
+			return b
+		}
+		return a
+	}
+	s.rr = (s.rr + 1) % n
+	return s.rr
+}
+
 func (s *Shop) atProduct(i int32) {
+	r := s.pickReplica()
 	s.reqs[i].atProduct = s.eng.now
-	s.product.advance(s.eng.now)
+	s.reqs[i].replica = int16(r)
+	st := &s.products[r]
+	st.advance(s.eng.now)
 	switch {
-	case s.product.busy < s.cfg.ProductWorkers:
+	case st.busy < s.cfg.ProductWorkers:
 		s.startProduct(i)
-	case s.product.q.n < s.cfg.ProductQueue:
-		s.product.q.push(s.reqs, i)
+	case st.q.n < s.cfg.ProductQueue:
+		st.q.push(s.reqs, i)
 	default:
 		// Refused at once: the product service answers 503 without work.
 		s.m.product503.Inc()
@@ -380,9 +435,15 @@ func (s *Shop) atProduct(i int32) {
 
 // startProduct gives request i a worker; the caller has advanced the station.
 func (s *Shop) startProduct(i int32) {
-	s.product.busy++
-	s.product.admitted(s.eng.now - s.reqs[i].atProduct)
-	s.eng.schedule(s.eng.now+s.model.cpu.sample(s.rng), evCPUDone, i, 0)
+	r := s.reqs[i].replica
+	st := &s.products[r]
+	st.busy++
+	st.admitted(s.eng.now - s.reqs[i].atProduct)
+	work := s.model.cpu.sample(s.rng)
+	if hog := s.cfg.Faults.ProductCPUHog; r == 0 && hog > 1 {
+		work *= hog
+	}
+	s.eng.schedule(s.eng.now+work, evCPUDone, i, 0)
 }
 
 // lookup asks the cache, then the database on a miss.
@@ -437,8 +498,9 @@ func (s *Shop) dbDone(i int32) {
 }
 
 func (s *Shop) productDone(i int32) {
-	s.product.advance(s.eng.now)
-	s.product.busy--
+	r := int(s.reqs[i].replica)
+	s.products[r].advance(s.eng.now)
+	s.products[r].busy--
 	if s.reqs[i].code == 500 {
 		s.m.product500.Inc()
 	} else {
@@ -447,13 +509,14 @@ func (s *Shop) productDone(i int32) {
 	}
 	s.m.productLat.Observe(s.eng.now - s.reqs[i].atProduct)
 	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
-	s.drainProduct()
+	s.drainProduct(r)
 }
 
-// drainProduct hands free workers to queued requests.
-func (s *Shop) drainProduct() {
-	for s.product.busy < s.cfg.ProductWorkers && s.product.q.n > 0 {
-		s.startProduct(s.product.q.pop(s.reqs))
+// drainProduct hands instance r's free workers to its queued requests.
+func (s *Shop) drainProduct(r int) {
+	st := &s.products[r]
+	for st.busy < s.cfg.ProductWorkers && st.q.n > 0 {
+		s.startProduct(st.q.pop(s.reqs))
 	}
 }
 
@@ -499,6 +562,18 @@ func (s *Shop) respond(i int32) {
 func (s *Shop) updateGauges() {
 	s.m.gatewayInFlight.Set(float64(s.inSystem))
 	s.m.breakerState.Set(float64(s.breaker.state))
-	s.product.flush(s.cfg.ProductWorkers)
+	inProduct := 0
+	for r := range s.products {
+		st := &s.products[r]
+		servers := s.cfg.ProductWorkers
+		if r >= s.cfg.ProductReplicas && st.busy+st.q.n == 0 {
+			servers = 0 // out of rotation and drained
+		}
+		st.flush(servers)
+		inProduct += st.busy + st.q.n
+	}
+	s.m.productInFlight.Set(float64(inProduct))
+	s.m.productReplicas.Set(float64(s.cfg.ProductReplicas))
 	s.db.flush(s.cfg.DBConnections)
+	s.m.dbInFlight.Set(float64(s.db.busy + s.db.q.n))
 }

@@ -74,6 +74,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		storm.Timeouts.GatewayMs, storm.Retries.MaxAttempts = 600, 3
 		storm.Faults.DBErrorRatio = 0.05
 		storm.Breaker.Enabled = true
+		storm.ProductReplicas, storm.LoadBalancer = 3, PowerOfTwo
 		if err := s.SetConfig(storm); err != nil {
 			t.Fatal(err)
 		}
@@ -204,8 +205,8 @@ func TestLittlesLawPerService(t *testing.T) {
 		T := s.Elapsed().Seconds()
 		for _, svc := range []string{"product", "db"} {
 			n, sum := metric(t, s, "shop_request_duration_seconds", "service", svc)
-			busy, _ := metric(t, s, "shop_busy_seconds_total", "service", svc)
-			queued, _ := metric(t, s, "shop_queued_seconds_total", "service", svc)
+			busy := sumOf(t, s, "shop_busy_seconds_total", "service", svc)
+			queued := sumOf(t, s, "shop_queued_seconds_total", "service", svc)
 			l, lw := (busy+queued)/T, n/T*(sum/n)
 			t.Logf("cache %v, %s: L = %.4f, λW = %.4f", cache, svc, l, lw)
 			if math.Abs(l/lw-1) > 0.01 {

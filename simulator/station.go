@@ -18,10 +18,10 @@ type station struct {
 
 // stationMetrics are one station's USE metrics.
 type stationMetrics struct {
-	inFlight, queueLen, servers prometheus.Gauge
-	busySeconds, queuedSeconds  prometheus.Counter
-	waits                       prometheus.Counter
-	wait                        prometheus.Observer
+	queueLen, servers          prometheus.Gauge
+	busySeconds, queuedSeconds prometheus.Counter
+	waits                      prometheus.Counter
+	wait                       prometheus.Observer
 }
 
 func newStation(m stationMetrics) station { return station{q: newQueue(), m: m} }
@@ -47,7 +47,6 @@ func (st *station) flush(servers int) {
 	st.m.busySeconds.Add(st.busyArea)
 	st.m.queuedSeconds.Add(st.queueArea)
 	st.busyArea, st.queueArea = 0, 0
-	st.m.inFlight.Set(float64(st.busy + st.q.n))
 	st.m.queueLen.Set(float64(st.q.n))
 	st.m.servers.Set(float64(servers))
 }
