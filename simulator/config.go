@@ -22,6 +22,7 @@ type Config struct {
 	Retries         Retries     `json:"retries"`
 	Timeouts        Timeouts    `json:"timeouts"`
 	Breaker         Breaker     `json:"circuit_breaker"`
+	Autoscaling     Autoscaling `json:"autoscaling"`
 	Faults          Faults      `json:"faults"`
 }
 
@@ -59,6 +60,21 @@ type Breaker struct {
 	FailureThreshold int     `json:"failure_threshold"`
 	OpenMs           float64 `json:"open_ms"`
 	HalfOpenProbes   int     `json:"half_open_probes"`
+}
+
+// Autoscaling sizes the product service like a Kubernetes HPA: every
+// interval it compares the instances' utilisation over that interval with
+// the target and asks for ceil(replicas × utilisation / target) instances,
+// within [min, max]. New instances take scale_up_delay_ms to start; after a
+// change the autoscaler waits cooldown_ms before changing again.
+type Autoscaling struct {
+	Enabled           bool    `json:"enabled"`
+	TargetUtilisation float64 `json:"target_utilisation"` // of the workers, 0–1
+	Min               int     `json:"min"`
+	Max               int     `json:"max"`
+	IntervalMs        float64 `json:"interval_ms"`
+	CooldownMs        float64 `json:"cooldown_ms"`
+	ScaleUpDelayMs    float64 `json:"scale_up_delay_ms"`
 }
 
 // Faults injected into the database.
@@ -100,6 +116,8 @@ func DefaultConfig() Config {
 		RateLimit:       RateLimit{Enabled: false, RPS: 200, Burst: 50},
 		Retries:         Retries{MaxAttempts: 1, BackoffMs: 50},
 		Breaker:         Breaker{Enabled: false, FailureThreshold: 5, OpenMs: 2000, HalfOpenProbes: 1},
+		Autoscaling: Autoscaling{Enabled: false, TargetUtilisation: 0.6, Min: 1, Max: 10,
+			IntervalMs: 1000, CooldownMs: 10_000, ScaleUpDelayMs: 5000},
 	}
 }
 
@@ -143,6 +161,18 @@ func (c Config) Validate() error {
 	}
 	if !(c.Faults.ProductCPUHog >= 0 && c.Faults.ProductCPUHog <= 1000) {
 		errs = append(errs, fmt.Errorf("faults.product_cpu_hog must be in [0, 1000], got %v", c.Faults.ProductCPUHog))
+	}
+	if a := c.Autoscaling; !(a.TargetUtilisation > 0 && a.TargetUtilisation <= 1) {
+		errs = append(errs, fmt.Errorf("autoscaling.target_utilisation must be in (0, 1], got %v", a.TargetUtilisation))
+	}
+	if a := c.Autoscaling; a.Min < 1 || a.Max > maxReplicas || a.Min > a.Max {
+		errs = append(errs, fmt.Errorf("autoscaling.min and .max must satisfy 1 ≤ min ≤ max ≤ %d, got %d and %d", maxReplicas, a.Min, a.Max))
+	}
+	if a := c.Autoscaling; !(a.IntervalMs >= 100 && a.IntervalMs <= 600_000) {
+		errs = append(errs, fmt.Errorf("autoscaling.interval_ms must be in [100, 600000], got %v", a.IntervalMs))
+	}
+	if a := c.Autoscaling; !(a.CooldownMs >= 0 && a.CooldownMs <= 3_600_000 && a.ScaleUpDelayMs >= 0 && a.ScaleUpDelayMs <= 3_600_000) {
+		errs = append(errs, fmt.Errorf("autoscaling.cooldown_ms and .scale_up_delay_ms must be in [0, 3600000], got %v and %v", a.CooldownMs, a.ScaleUpDelayMs))
 	}
 	if c.ProductWorkers < 1 || c.ProductWorkers > maxWorkers {
 		errs = append(errs, fmt.Errorf("product_workers must be in [1, %d], got %d", maxWorkers, c.ProductWorkers))

@@ -12,6 +12,8 @@ const (
 	evResponse                   // a response reaches the gateway
 	evRetry                      // the gateway sends a request again
 	evTimeout                    // the gateway gives up waiting for a try
+	evAutoscale                  // the autoscaler looks at utilisation
+	evScaleUp                    // instances the autoscaler asked for are ready
 )
 
 // event is one thing that happens at a virtual time. Events with equal times

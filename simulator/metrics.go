@@ -31,7 +31,8 @@ type metrics struct {
 	productOK, product500, product503, dbOK, db500            prometheus.Counter
 	retries, rateLimited, timeouts, late, offered             prometheus.Counter
 	breakerOpens, breakerRejected                             prometheus.Counter
-	breakerState                                              prometheus.Gauge
+	breakerState, desiredReplicas                             prometheus.Gauge
+	scaleEvents                                               *prometheus.CounterVec
 	gatewayLat, productLat, dbLat                             prometheus.Observer
 	gatewayInFlight, productInFlight, dbInFlight              prometheus.Gauge
 	productReplicas                                           prometheus.Gauge
@@ -93,6 +94,12 @@ func newMetrics() *metrics {
 	m.breakerState = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "shop_circuit_breaker_state", Help: "The gateway's circuit breaker to the product service: 0 closed, 1 open, 2 half-open.",
 	})
+	m.desiredReplicas = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "shop_autoscaler_desired_replicas", Help: "Product instances the autoscaler last asked for.",
+	})
+	m.scaleEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_scale_events_total", Help: "Autoscaler changes to the product service's instances, by direction.",
+	}, []string{"direction"})
 	m.offered = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_offered_requests_total", Help: "Requests the load generator sent (the offered load; compare with what the gateway answered).",
 	})
@@ -106,7 +113,7 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")

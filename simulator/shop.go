@@ -102,6 +102,7 @@ type Shop struct {
 	inSystem int
 
 	breaker  breaker // the gateway's, in front of the product service
+	scaler   scaler
 	tokens   float64 // the gateway's rate-limit bucket
 	tokensAt float64 // virtual time tokens were last refilled
 }
@@ -126,6 +127,9 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 	}
 	s.db = newStation(s.m.station("db", "0"))
 	s.ensureReplicas(cfg.ProductReplicas)
+	if cfg.Autoscaling.Enabled {
+		s.startAutoscaler()
+	}
 	s.zipf = rand.NewZipf(s.rng, mdl.zipfS, 1, catalogSize-1)
 	s.scheduleArrival()
 	return s, nil
@@ -153,6 +157,12 @@ func (s *Shop) SetConfig(cfg Config) error {
 	if cfg.ArrivalRate != old.ArrivalRate {
 		s.arrGen++ // the pending arrival was drawn at the old rate
 		s.scheduleArrival()
+	}
+	if cfg.Autoscaling.Enabled != old.Autoscaling.Enabled || cfg.Autoscaling.IntervalMs != old.Autoscaling.IntervalMs {
+		s.stopAutoscaler()
+		if cfg.Autoscaling.Enabled {
+			s.startAutoscaler()
+		}
 	}
 	if !cfg.Breaker.Enabled {
 		s.breaker = breaker{} // switched off, it forgets; switched on, it starts closed
@@ -260,6 +270,10 @@ func (s *Shop) handle(ev event) {
 		s.send(ev.req)
 	case evTimeout:
 		s.timeout(ev.req, ev.gen)
+	case evAutoscale:
+		s.autoscale(ev.gen)
+	case evScaleUp:
+		s.scaleUp(ev.gen)
 	}
 }
 

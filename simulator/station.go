@@ -13,6 +13,7 @@ type station struct {
 	last float64 // virtual time the integrals run to
 
 	busyArea, queueArea float64 // ∫ busy dt and ∫ queue length dt since the last flush
+	busyTotal           float64 // ∫ busy dt since the start, for the autoscaler
 	m                   stationMetrics
 }
 
@@ -30,6 +31,7 @@ func newStation(m stationMetrics) station { return station{q: newQueue(), m: m} 
 func (st *station) advance(now float64) {
 	dt := now - st.last
 	st.busyArea += float64(st.busy) * dt
+	st.busyTotal += float64(st.busy) * dt
 	st.queueArea += float64(st.q.n) * dt
 	st.last = now
 }
