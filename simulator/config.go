@@ -23,6 +23,7 @@ type Config struct {
 	Timeouts        Timeouts    `json:"timeouts"`
 	Breaker         Breaker     `json:"circuit_breaker"`
 	Autoscaling     Autoscaling `json:"autoscaling"`
+	Load            Load        `json:"load"`
 	Faults          Faults      `json:"faults"`
 }
 
@@ -75,6 +76,25 @@ type Autoscaling struct {
 	IntervalMs        float64 `json:"interval_ms"`
 	CooldownMs        float64 `json:"cooldown_ms"`
 	ScaleUpDelayMs    float64 `json:"scale_up_delay_ms"`
+}
+
+// Load shapes the offered rate over time, on top of arrival_rate. Stages
+// run once from the moment they are set, like k6's ramping-arrival-rate:
+// each moves the rate linearly from where the last one ended to its target
+// over its duration ("ramp"; a short stage is a spike, equal targets hold it
+// steady); after the last, its target holds. A sine multiplies the rate by
+// 1 + amplitude·sin(2πt/period), a day/night cycle. Arrivals stay Poisson at
+// the rate of the moment.
+type Load struct {
+	Stages        []Stage `json:"stages"`
+	SineAmplitude float64 `json:"sine_amplitude"` // 0–1; 0 = none
+	SinePeriodS   float64 `json:"sine_period_s"`
+}
+
+// Stage is one leg of the load schedule.
+type Stage struct {
+	DurationS  float64 `json:"duration_s"`
+	TargetRate float64 `json:"target_rate"` // requests/s at the end of the stage
 }
 
 // Faults injected into the database.
@@ -173,6 +193,17 @@ func (c Config) Validate() error {
 	}
 	if a := c.Autoscaling; !(a.CooldownMs >= 0 && a.CooldownMs <= 3_600_000 && a.ScaleUpDelayMs >= 0 && a.ScaleUpDelayMs <= 3_600_000) {
 		errs = append(errs, fmt.Errorf("autoscaling.cooldown_ms and .scale_up_delay_ms must be in [0, 3600000], got %v and %v", a.CooldownMs, a.ScaleUpDelayMs))
+	}
+	if len(c.Load.Stages) > 100 {
+		errs = append(errs, fmt.Errorf("load.stages: at most 100 stages, got %d", len(c.Load.Stages)))
+	}
+	for i, st := range c.Load.Stages {
+		if !(st.DurationS > 0 && st.DurationS <= 86_400*7) || !(st.TargetRate >= 0 && st.TargetRate <= maxArrivalRate) {
+			errs = append(errs, fmt.Errorf("load.stages[%d]: duration_s must be in (0, 604800] and target_rate in [0, %d], got %v and %v", i, maxArrivalRate, st.DurationS, st.TargetRate))
+		}
+	}
+	if l := c.Load; !(l.SineAmplitude >= 0 && l.SineAmplitude <= 1) || (l.SineAmplitude > 0 && !(l.SinePeriodS >= 1 && l.SinePeriodS <= 86_400*7)) {
+		errs = append(errs, fmt.Errorf("load.sine_amplitude must be in [0, 1] and, when set, load.sine_period_s in [1, 604800], got %v and %v", l.SineAmplitude, l.SinePeriodS))
 	}
 	if c.ProductWorkers < 1 || c.ProductWorkers > maxWorkers {
 		errs = append(errs, fmt.Errorf("product_workers must be in [1, %d], got %d", maxWorkers, c.ProductWorkers))

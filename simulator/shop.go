@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -95,6 +97,7 @@ type Shop struct {
 	reqs   []request
 	free   int32
 	arrGen uint32
+	loadAt float64 // virtual time the load schedule (stages, sine) started
 
 	products []station // instances of the product service; those past ProductReplicas drain and idle
 	db       station
@@ -154,7 +157,11 @@ func (s *Shop) SetConfig(cfg Config) error {
 	}
 	old := s.cfg
 	s.cfg = cfg
-	if cfg.ArrivalRate != old.ArrivalRate {
+	if !slices.Equal(cfg.Load.Stages, old.Load.Stages) || cfg.Load.SineAmplitude != old.Load.SineAmplitude || cfg.Load.SinePeriodS != old.Load.SinePeriodS {
+		s.loadAt = s.eng.now // a new schedule starts now
+		s.arrGen++
+		s.scheduleArrival()
+	} else if cfg.ArrivalRate != old.ArrivalRate {
 		s.arrGen++ // the pending arrival was drawn at the old rate
 		s.scheduleArrival()
 	}
@@ -254,6 +261,13 @@ func (s *Shop) handle(ev event) {
 		if ev.gen != s.arrGen {
 			return // retired by a rate change
 		}
+		// Thinning (Lewis and Shedler): candidates come at the schedule's
+		// peak rate and each is kept with probability rate(now)/peak, which
+		// makes a Poisson process of the time-varying rate.
+		if peak := s.peakRate(); s.shaped() && s.rng.Float64()*peak >= s.rate(s.eng.now) {
+			s.scheduleArrival()
+			return
+		}
 		s.arrive()
 		s.scheduleArrival()
 	case evAtProduct:
@@ -278,7 +292,47 @@ func (s *Shop) handle(ev event) {
 }
 
 func (s *Shop) scheduleArrival() {
-	s.eng.schedule(s.eng.now+s.rng.ExpFloat64()/s.cfg.ArrivalRate, evArrival, -1, s.arrGen)
+	rate := s.cfg.ArrivalRate
+	if s.shaped() {
+		rate = s.peakRate()
+	}
+	if rate <= 0 {
+		// Nothing to send now; look again in a second in case a stage
+		// raises the rate.
+		s.eng.schedule(s.eng.now+1, evArrival, -1, s.arrGen)
+		return
+	}
+	s.eng.schedule(s.eng.now+s.rng.ExpFloat64()/rate, evArrival, -1, s.arrGen)
+}
+
+// shaped reports whether a load schedule varies the rate.
+func (s *Shop) shaped() bool { return len(s.cfg.Load.Stages) > 0 || s.cfg.Load.SineAmplitude > 0 }
+
+// rate is the offered rate at virtual time t.
+func (s *Shop) rate(t float64) float64 {
+	l := s.cfg.Load
+	rate, from, elapsed := s.cfg.ArrivalRate, s.cfg.ArrivalRate, t-s.loadAt
+	for _, st := range l.Stages {
+		if elapsed < st.DurationS {
+			rate = from + (st.TargetRate-from)*elapsed/st.DurationS
+			break
+		}
+		elapsed -= st.DurationS
+		from, rate = st.TargetRate, st.TargetRate
+	}
+	if l.SineAmplitude > 0 {
+		rate *= 1 + l.SineAmplitude*math.Sin(2*math.Pi*(t-s.loadAt)/l.SinePeriodS)
+	}
+	return rate
+}
+
+// peakRate bounds rate over the whole schedule, for thinning.
+func (s *Shop) peakRate() float64 {
+	peak := s.cfg.ArrivalRate
+	for _, st := range s.cfg.Load.Stages {
+		peak = max(peak, st.TargetRate)
+	}
+	return peak * (1 + s.cfg.Load.SineAmplitude)
 }
 
 func (s *Shop) alloc() int32 {
