@@ -17,6 +17,7 @@ type Config struct {
 	ProductWorkers  int         `json:"product_workers"`  // worker pool of each product instance
 	ProductQueue    int         `json:"product_queue"`    // queue of each product instance; full → 503
 	DBConnections   int         `json:"db_connections"`   // database connection pool
+	DB              DBConfig    `json:"db"`
 	Cache           CacheConfig `json:"cache"`
 	RateLimit       RateLimit   `json:"rate_limit"`
 	Retries         Retries     `json:"retries"`
@@ -97,6 +98,20 @@ type Stage struct {
 	TargetRate float64 `json:"target_rate"` // requests/s at the end of the stage
 }
 
+// DBConfig is how the product service reads a product page: the product
+// and its related items. Batched, that is one joined query (~40 ms). With
+// n_plus_one it is one query for the product (half the cost) and then one
+// per related item (a quarter each), one after another, each waiting for a
+// connection. Without the index every query scans the table: 8× the time.
+type DBConfig struct {
+	Index        bool `json:"index"`
+	NPlusOne     bool `json:"n_plus_one"`
+	RelatedItems int  `json:"related_items"` // the N of N+1
+}
+
+// scanFactor is how much longer a query takes without its index.
+const scanFactor = 8
+
 // Faults injected into the database.
 type Faults struct {
 	DBErrorRatio     float64 `json:"db_error_ratio"`      // share of queries that fail (the product service answers 500)
@@ -132,6 +147,7 @@ func DefaultConfig() Config {
 		ProductWorkers:  16,
 		ProductQueue:    64,
 		DBConnections:   5,
+		DB:              DBConfig{Index: true, NPlusOne: false, RelatedItems: 10},
 		Cache:           CacheConfig{Enabled: false, Capacity: 1000},
 		RateLimit:       RateLimit{Enabled: false, RPS: 200, Burst: 50},
 		Retries:         Retries{MaxAttempts: 1, BackoffMs: 50},
@@ -204,6 +220,9 @@ func (c Config) Validate() error {
 	}
 	if l := c.Load; !(l.SineAmplitude >= 0 && l.SineAmplitude <= 1) || (l.SineAmplitude > 0 && !(l.SinePeriodS >= 1 && l.SinePeriodS <= 86_400*7)) {
 		errs = append(errs, fmt.Errorf("load.sine_amplitude must be in [0, 1] and, when set, load.sine_period_s in [1, 604800], got %v and %v", l.SineAmplitude, l.SinePeriodS))
+	}
+	if c.DB.RelatedItems < 1 || c.DB.RelatedItems > 100 {
+		errs = append(errs, fmt.Errorf("db.related_items must be in [1, 100], got %d", c.DB.RelatedItems))
 	}
 	if c.ProductWorkers < 1 || c.ProductWorkers > maxWorkers {
 		errs = append(errs, fmt.Errorf("product_workers must be in [1, %d], got %d", maxWorkers, c.ProductWorkers))

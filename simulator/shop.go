@@ -49,6 +49,8 @@ type request struct {
 	probe     bool   // this try is a half-open circuit-breaker probe
 	refused   bool   // the open circuit breaker refused this try at the gateway
 	replica   int16  // the product instance serving this try
+	queries   int16  // database queries this try has still to make, the current one included
+	queryNo   int16  // which query of the page the current one is, from 0
 	next      int32  // free list / queue link
 	gen       uint32 // bumped on every reuse of the slot, so stale timers are ignored
 }
@@ -524,6 +526,15 @@ func (s *Shop) lookup(i int32) {
 		}
 		s.m.cacheMisses.Inc()
 	}
+	s.reqs[i].queries, s.reqs[i].queryNo = 1, 0
+	if s.cfg.DB.NPlusOne {
+		s.reqs[i].queries = int16(1 + s.cfg.DB.RelatedItems)
+	}
+	s.query(i)
+}
+
+// query sends request i's next database query: it waits for a connection.
+func (s *Shop) query(i int32) {
 	s.db.advance(s.eng.now)
 	s.reqs[i].atDB = s.eng.now
 	if s.db.busy < s.cfg.DBConnections {
@@ -533,11 +544,27 @@ func (s *Shop) lookup(i int32) {
 	}
 }
 
+// queryTime draws how long request i's current query takes on a connection.
+func (s *Shop) queryTime(i int32) float64 {
+	t := s.model.db.sample(s.rng)
+	if s.reqs[i].queries > 1 || s.reqs[i].queryNo > 0 { // part of an N+1 page
+		if s.reqs[i].queryNo == 0 {
+			t *= 0.5 // the product row
+		} else {
+			t *= 0.25 // one related item
+		}
+	}
+	if !s.cfg.DB.Index {
+		t *= scanFactor
+	}
+	return t + s.cfg.Faults.DBAddedLatencyMs/1000
+}
+
 // startDB gives request i a connection; the caller has advanced the station.
 func (s *Shop) startDB(i int32) {
 	s.db.busy++
 	s.db.admitted(s.eng.now - s.reqs[i].atDB)
-	s.eng.schedule(s.eng.now+s.model.db.sample(s.rng)+s.cfg.Faults.DBAddedLatencyMs/1000, evDBDone, i, 0)
+	s.eng.schedule(s.eng.now+s.queryTime(i), evDBDone, i, 0)
 }
 
 func (s *Shop) dbDone(i int32) {
@@ -555,6 +582,15 @@ func (s *Shop) dbDone(i int32) {
 		return
 	}
 	s.m.dbOK.Inc()
+	if r := &s.reqs[i]; r.queries > 1 {
+		// More queries to make for this page: give the connection back and
+		// queue for one again, as an ORM's lazy loading does.
+		r.queries--
+		r.queryNo++
+		s.drainDB()
+		s.query(i)
+		return
+	}
 	if s.cfg.Cache.Enabled {
 		if s.cache.put(s.reqs[i].product) {
 			s.m.cacheEvictions.Inc()
