@@ -9,11 +9,13 @@ type lru struct {
 	head, tail int32 // most and least recently used; -1 when empty
 	prev, next []int32
 	in         []bool
+	putAt      []float64 // virtual time each entry was stored, for TTL
 }
 
 func newLRU(catalog, capacity int) *lru {
 	c := &lru{capacity: capacity, head: -1, tail: -1,
-		prev: make([]int32, catalog), next: make([]int32, catalog), in: make([]bool, catalog)}
+		prev: make([]int32, catalog), next: make([]int32, catalog), in: make([]bool, catalog),
+		putAt: make([]float64, catalog)}
 	return c
 }
 
@@ -27,9 +29,21 @@ func (c *lru) get(id int32) bool {
 	return true
 }
 
+// expired removes id if it was stored before cutoff, and reports whether it did.
+func (c *lru) expired(id int32, cutoff float64) bool {
+	if !c.in[id] || c.putAt[id] >= cutoff {
+		return false
+	}
+	c.unlink(id)
+	c.in[id] = false
+	c.size--
+	return true
+}
+
 // put caches id, evicting the least recently used when full; it reports
 // whether something was evicted.
-func (c *lru) put(id int32) (evicted bool) {
+func (c *lru) put(id int32, now float64) (evicted bool) {
+	c.putAt[id] = now
 	if c.in[id] {
 		c.unlink(id)
 		c.pushFront(id)

@@ -112,17 +112,20 @@ type DBConfig struct {
 // scanFactor is how much longer a query takes without its index.
 const scanFactor = 8
 
-// Faults injected into the database.
+// Faults injected into the shop.
 type Faults struct {
 	DBErrorRatio     float64 `json:"db_error_ratio"`      // share of queries that fail (the product service answers 500)
 	ProductCPUHog    float64 `json:"product_cpu_hog"`     // product instance 0's own work takes this many times longer (0 or 1: none)
+	CacheDown        bool    `json:"cache_down"`          // the cache answers nothing: every lookup misses
 	DBAddedLatencyMs float64 `json:"db_added_latency_ms"` // added to every query: a slow-query fault
 }
 
 // CacheConfig is the in-process LRU cache in front of the database.
 type CacheConfig struct {
-	Enabled  bool `json:"enabled"`
-	Capacity int  `json:"capacity"` // entries
+	Enabled  bool    `json:"enabled"`
+	Capacity int     `json:"capacity"` // entries
+	TTLMs    float64 `json:"ttl_ms"`   // an entry older than this is a miss; 0 = never expires
+	Coalesce bool    `json:"coalesce"` // concurrent misses for one product wait for a single query
 }
 
 // DefaultConfig is the demo as it starts: an overloaded shop that a cache
@@ -220,6 +223,9 @@ func (c Config) Validate() error {
 	}
 	if l := c.Load; !(l.SineAmplitude >= 0 && l.SineAmplitude <= 1) || (l.SineAmplitude > 0 && !(l.SinePeriodS >= 1 && l.SinePeriodS <= 86_400*7)) {
 		errs = append(errs, fmt.Errorf("load.sine_amplitude must be in [0, 1] and, when set, load.sine_period_s in [1, 604800], got %v and %v", l.SineAmplitude, l.SinePeriodS))
+	}
+	if !(c.Cache.TTLMs >= 0 && c.Cache.TTLMs <= 86_400_000) {
+		errs = append(errs, fmt.Errorf("cache.ttl_ms must be in [0, 86400000] (0 = no expiry), got %v", c.Cache.TTLMs))
 	}
 	if c.DB.RelatedItems < 1 || c.DB.RelatedItems > 100 {
 		errs = append(errs, fmt.Errorf("db.related_items must be in [1, 100], got %d", c.DB.RelatedItems))

@@ -37,8 +37,8 @@ type metrics struct {
 	gatewayInFlight, productInFlight, dbInFlight              prometheus.Gauge
 	productReplicas                                           prometheus.Gauge
 
-	cacheHits, cacheMisses, cacheEvictions prometheus.Counter
-	cacheEntries                           prometheus.Gauge
+	cacheHits, cacheMisses, cacheEvictions, cacheExpired, cacheCoalesced prometheus.Counter
+	cacheEntries                                                         prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -109,11 +109,13 @@ func newMetrics() *metrics {
 	m.late = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_late_responses_total", Help: "Answers that arrived after the gateway gave up on them: wasted work.",
 	})
+	m.cacheExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_expirations_total", Help: "Lookups that found an entry past its TTL (counted as misses too)."})
+	m.cacheCoalesced = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_coalesced_total", Help: "Misses that waited for another request's query instead of making their own."})
 	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_hits_total", Help: "Product lookups the cache answered."})
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheExpired, m.cacheCoalesced, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")

@@ -22,6 +22,10 @@ var measured = [][]string{
 	{"shop_late_responses_total"},
 	{"shop_requests_total", "service", "gateway", "code", "504"},
 	{"shop_circuit_breaker_opens_total"},
+	{"shop_cache_hits_total"},
+	{"shop_cache_misses_total"},
+	{"shop_cache_expirations_total"},
+	{"shop_cache_coalesced_total"},
 	{"shop_circuit_breaker_rejections_total"},
 }
 

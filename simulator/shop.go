@@ -107,6 +107,8 @@ type Shop struct {
 	inSystem int
 
 	breaker  breaker // the gateway's, in front of the product service
+	loading  []int32 // per product: the request reading it from the database for the cache, or -1
+	waiting  []int32 // per product: requests waiting for that read, linked through request.next
 	scaler   scaler
 	tokens   float64 // the gateway's rate-limit bucket
 	tokensAt float64 // virtual time tokens were last refilled
@@ -131,6 +133,10 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 		free:  -1,
 	}
 	s.db = newStation(s.m.station("db", "0"))
+	s.loading, s.waiting = make([]int32, catalogSize), make([]int32, catalogSize)
+	for p := range s.loading {
+		s.loading[p], s.waiting[p] = -1, -1
+	}
 	s.ensureReplicas(cfg.ProductReplicas)
 	if cfg.Autoscaling.Enabled {
 		s.startAutoscaler()
@@ -518,12 +524,30 @@ func (s *Shop) startProduct(i int32) {
 
 // lookup asks the cache, then the database on a miss.
 func (s *Shop) lookup(i int32) {
-	if s.cfg.Cache.Enabled {
-		if s.cache.get(s.reqs[i].product) {
+	p := s.reqs[i].product
+	if s.cfg.Cache.Enabled && !s.cfg.Faults.CacheDown {
+		if ttl := s.cfg.Cache.TTLMs; ttl > 0 && s.cache.expired(p, s.eng.now-ttl/1000) {
+			s.m.cacheExpired.Inc()
+			s.m.cacheEntries.Set(float64(s.cache.size))
+		}
+		if s.cache.get(p) {
 			s.m.cacheHits.Inc()
 			s.eng.schedule(s.eng.now+s.model.cacheHit.sample(s.rng), evHitDone, i, 0)
 			return
 		}
+		s.m.cacheMisses.Inc()
+		if s.cfg.Cache.Coalesce {
+			if s.loading[p] >= 0 {
+				// Another request is already reading this product: wait
+				// for its answer instead of adding a query (single flight).
+				s.m.cacheCoalesced.Inc()
+				s.reqs[i].next = s.waiting[p]
+				s.waiting[p] = i
+				return
+			}
+			s.loading[p] = i
+		}
+	} else if s.cfg.Cache.Enabled {
 		s.m.cacheMisses.Inc()
 	}
 	s.reqs[i].queries, s.reqs[i].queryNo = 1, 0
@@ -579,6 +603,7 @@ func (s *Shop) dbDone(i int32) {
 		s.reqs[i].code = 500
 		s.drainDB()
 		s.productDone(i)
+		s.settleWaiters(i, 500)
 		return
 	}
 	s.m.dbOK.Inc()
@@ -591,14 +616,32 @@ func (s *Shop) dbDone(i int32) {
 		s.query(i)
 		return
 	}
-	if s.cfg.Cache.Enabled {
-		if s.cache.put(s.reqs[i].product) {
+	if s.cfg.Cache.Enabled && !s.cfg.Faults.CacheDown {
+		if s.cache.put(s.reqs[i].product, s.eng.now) {
 			s.m.cacheEvictions.Inc()
 		}
 		s.m.cacheEntries.Set(float64(s.cache.size))
 	}
 	s.drainDB()
 	s.productDone(i)
+	s.settleWaiters(i, 200)
+}
+
+// settleWaiters answers the requests that waited on leader's read of its
+// product (coalesced misses) with leader's outcome.
+func (s *Shop) settleWaiters(leader int32, code int16) {
+	p := s.reqs[leader].product
+	if s.loading[p] != leader {
+		return
+	}
+	s.loading[p] = -1
+	for w := s.waiting[p]; w >= 0; {
+		next := s.reqs[w].next
+		s.reqs[w].code = code
+		s.productDone(w)
+		w = next
+	}
+	s.waiting[p] = -1
 }
 
 func (s *Shop) productDone(i int32) {

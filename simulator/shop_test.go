@@ -341,10 +341,10 @@ func TestConfigValidation(t *testing.T) {
 
 func TestLRU(t *testing.T) {
 	c := newLRU(10, 2)
-	c.put(1)
-	c.put(2)
+	c.put(1, 0)
+	c.put(2, 0)
 	c.get(1)       // 2 is now least recently used
-	if !c.put(3) { // evicts 2
+	if !c.put(3, 0) { // evicts 2
 		t.Error("a full cache did not evict")
 	}
 	if !c.get(1) || c.get(2) || !c.get(3) {
