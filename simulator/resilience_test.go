@@ -15,6 +15,7 @@ var measured = [][]string{
 	{"shop_requests_total", "service", "gateway", "code", "503"},
 	{"shop_requests_total", "service", "product"},
 	{"shop_requests_total", "service", "product", "code", "503"},
+	{"shop_requests_total", "service", "product", "code", "200"},
 	{"shop_requests_total", "service", "db"},
 	{"shop_rate_limited_total"},
 	{"shop_retries_total"},
