@@ -25,6 +25,7 @@ type Config struct {
 	Breaker         Breaker     `json:"circuit_breaker"`
 	Autoscaling     Autoscaling `json:"autoscaling"`
 	Load            Load        `json:"load"`
+	Schedule        []Change    `json:"schedule"`
 	Faults          Faults      `json:"faults"`
 }
 

@@ -14,6 +14,7 @@ const (
 	evTimeout                    // the gateway gives up waiting for a try
 	evAutoscale                  // the autoscaler looks at utilisation
 	evScaleUp                    // instances the autoscaler asked for are ready
+	evChange                     // a scheduled change (or its undoing) is due
 )
 
 // event is one thing that happens at a virtual time. Events with equal times

@@ -110,6 +110,7 @@ type Shop struct {
 	loading  []int32 // per product: the request reading it from the database for the cache, or -1
 	waiting  []int32 // per product: requests waiting for that read, linked through request.next
 	scaler   scaler
+	sched    schedule
 	tokens   float64 // the gateway's rate-limit bucket
 	tokensAt float64 // virtual time tokens were last refilled
 }
@@ -141,6 +142,12 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 	if cfg.Autoscaling.Enabled {
 		s.startAutoscaler()
 	}
+	if len(cfg.Schedule) > 0 {
+		if err := checkSchedule(cfg); err != nil {
+			return nil, err
+		}
+		s.startSchedule(cfg.Schedule) // counted from the shop's start
+	}
 	s.zipf = rand.NewZipf(s.rng, mdl.zipfS, 1, catalogSize-1)
 	s.scheduleArrival()
 	return s, nil
@@ -163,6 +170,19 @@ func (s *Shop) SetConfig(cfg Config) error {
 	if cfg.Seed != s.cfg.Seed {
 		return fmt.Errorf("seed is fixed when the shop starts (%d); got %d", s.cfg.Seed, cfg.Seed)
 	}
+	if !slices.EqualFunc(cfg.Schedule, s.cfg.Schedule, equalChange) {
+		if err := checkSchedule(cfg); err != nil {
+			return err
+		}
+		s.startSchedule(cfg.Schedule)
+	}
+	s.apply(cfg)
+	return nil
+}
+
+// apply puts cfg in force at the current virtual time. Caller holds mu and
+// has validated cfg.
+func (s *Shop) apply(cfg Config) {
 	old := s.cfg
 	s.cfg = cfg
 	if !slices.Equal(cfg.Load.Stages, old.Load.Stages) || cfg.Load.SineAmplitude != old.Load.SineAmplitude || cfg.Load.SinePeriodS != old.Load.SinePeriodS {
@@ -196,7 +216,6 @@ func (s *Shop) SetConfig(cfg Config) error {
 	}
 	s.drainDB()
 	s.updateGauges()
-	return nil
 }
 
 // Handler serves the shop's exposition. It holds the shop still while it
@@ -296,6 +315,8 @@ func (s *Shop) handle(ev event) {
 		s.autoscale(ev.gen)
 	case evScaleUp:
 		s.scaleUp(ev.gen)
+	case evChange:
+		s.runChange(ev.gen, ev.req)
 	}
 }
 

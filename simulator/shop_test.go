@@ -75,6 +75,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		storm.Faults.DBErrorRatio = 0.05
 		storm.Breaker.Enabled = true
 		storm.ProductReplicas, storm.LoadBalancer = 3, PowerOfTwo
+		storm.Schedule = []Change{{AtS: 5, DurationS: 5, Set: map[string]any{"db": map[string]any{"index": false}}}}
 		if err := s.SetConfig(storm); err != nil {
 			t.Fatal(err)
 		}
@@ -343,7 +344,7 @@ func TestLRU(t *testing.T) {
 	c := newLRU(10, 2)
 	c.put(1, 0)
 	c.put(2, 0)
-	c.get(1)       // 2 is now least recently used
+	c.get(1)          // 2 is now least recently used
 	if !c.put(3, 0) { // evicts 2
 		t.Error("a full cache did not evict")
 	}
