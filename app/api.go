@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -107,6 +108,7 @@ func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	a.knobMu.Lock()
 	defer a.knobMu.Unlock()
+	a.noteShopChanges() // the autoscaler's or a schedule's, before this request's
 	old := a.shop.Config()
 	next := old
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -123,7 +125,36 @@ func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
 	for _, text := range knobChanges(old, next) {
 		a.annotate(storage.Annotation{Time: now.UnixMilli(), Text: text, Tags: []string{"knob"}})
 	}
-	writeJSONResponse(w, http.StatusOK, a.shop.Config())
+	a.lastShopCfg = a.shop.Config()
+	writeJSONResponse(w, http.StatusOK, a.lastShopCfg)
+}
+
+// noteShopChanges annotates the knobs the shop changed by itself since last
+// seen (the autoscaler's instance count, a schedule's faults), so they are
+// on the charts like a user's. Caller holds knobMu.
+func (a *App) noteShopChanges() {
+	cur := a.shop.Config()
+	now := time.Now()
+	for _, text := range knobChanges(a.lastShopCfg, cur) {
+		a.annotate(storage.Annotation{Time: now.UnixMilli(), Text: text + " (by the shop)", Tags: []string{"shop"}})
+	}
+	a.lastShopCfg = cur
+}
+
+// watchShop looks for the shop's own changes once a second until ctx is done.
+func (a *App) watchShop(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			a.knobMu.Lock()
+			a.noteShopChanges()
+			a.knobMu.Unlock()
+		}
+	}
 }
 
 // knobChanges describes each knob that differs, one line each, in a stable
@@ -132,6 +163,10 @@ func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
 // shop gains is covered without listing it here.
 func knobChanges(old, next simulator.Config) []string {
 	before, after := flatten(old), flatten(next)
+	// The schedule is a list, not a knob: say how long it is, not its bytes.
+	if o, n := len(old.Schedule), len(next.Schedule); before["schedule"] != after["schedule"] {
+		before["schedule"], after["schedule"] = fmt.Sprintf("%d changes", o), fmt.Sprintf("%d changes", n)
+	}
 	keys := make([]string, 0, len(after))
 	for k := range after {
 		keys = append(keys, k)

@@ -67,7 +67,8 @@ type App struct {
 
 	liveDelay prometheus.Histogram // scrape start → live point handed to every client's queue
 
-	knobMu sync.Mutex // serialises config changes so annotations read old → new in order
+	knobMu      sync.Mutex       // serialises config changes so annotations read old → new in order
+	lastShopCfg simulator.Config // the shop's knobs as last annotated; guarded by knobMu
 }
 
 // New opens the history, binds the listener and builds every part, but starts
@@ -117,6 +118,7 @@ func New(opts Options) (a *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("demo shop: %w", err)
 		}
+		a.lastShopCfg = a.shop.Config()
 	}
 	a.parser = parser.NewParser(parser.Options{})
 	a.engine = promql.NewEngine(promql.EngineOpts{
@@ -223,6 +225,7 @@ func (a *App) Run(ctx context.Context) error {
 	var targets []scrape.Target
 	if a.shop != nil {
 		g.Go(func() error { return a.shop.Run(ctx) })
+		g.Go(func() error { return a.watchShop(ctx) })
 		targets = append(targets, a.demoTarget())
 	}
 	g.Go(func() error { return a.scraper.Run(ctx, targets) })

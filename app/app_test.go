@@ -318,3 +318,29 @@ func TestKnobChangesDescribeEveryKnob(t *testing.T) {
 		t.Errorf("no change described as %q", c)
 	}
 }
+
+// TestShopsOwnChangesAreAnnotated: the autoscaler changes the instance count
+// by itself; the charts must show that too, marked as the shop's doing.
+func TestShopsOwnChangesAreAnnotated(t *testing.T) {
+	a := run(t, Options{})
+	body := `{"arrival_rate": 1000, "product_workers": 2, "db_connections": 100, "cache": {"enabled": true},
+		"autoscaling": {"enabled": true, "interval_ms": 200, "cooldown_ms": 0, "scale_up_delay_ms": 0}}`
+	if code, out := put(t, a.URL()+"/api/v1/demo/config", body, ""); code != 200 {
+		t.Fatalf("PUT: %d %v", code, out)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		_, pr := get(t, a.URL()+"/api/v1/annotations")
+		var anns []annotationJSON
+		if err := json.Unmarshal(pr.Data, &anns); err != nil {
+			t.Fatal(err)
+		}
+		for _, an := range anns {
+			if strings.HasPrefix(an.Text, "product_replicas: 1 → ") && strings.HasSuffix(an.Text, "(by the shop)") && slices.Contains(an.Tags, "shop") {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("the autoscaler's first scale-up was never annotated")
+}

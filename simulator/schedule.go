@@ -73,7 +73,39 @@ func patched(cfg Config, patch map[string]any) (Config, error) {
 	return next, nil
 }
 
-func slicesClone(c []Change) []Change { return append([]Change(nil), c...) }
+func slicesClone(c []Change) []Change {
+	out := make([]Change, len(c))
+	for i, ch := range c {
+		out[i] = Change{AtS: ch.AtS, DurationS: ch.DurationS, Set: cloneMap(ch.Set)}
+	}
+	return out
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			v = cloneMap(sub)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// clone deep-copies the config's slices and maps: a Config handed out or
+// taken in shares nothing with the shop's own.
+func (c Config) clone() Config {
+	c.Load.Stages = append([]Stage(nil), c.Load.Stages...)
+	if len(c.Schedule) > 0 {
+		c.Schedule = slicesClone(c.Schedule)
+	} else {
+		c.Schedule = nil
+	}
+	return c
+}
 
 // undoFor records, for every leaf patch sets, the value cfg has there now.
 func undoFor(cfg Config, patch map[string]any) map[string]any {

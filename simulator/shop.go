@@ -153,11 +153,11 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 	return s, nil
 }
 
-// Config returns the knobs in force.
+// Config returns the knobs in force, a deep copy the caller may change.
 func (s *Shop) Config() Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cfg
+	return s.cfg.clone()
 }
 
 // SetConfig validates cfg and applies it at the current virtual time.
@@ -165,6 +165,7 @@ func (s *Shop) SetConfig(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	cfg = cfg.clone() // the caller keeps its slices and maps; the shop keeps its own
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cfg.Seed != s.cfg.Seed {
