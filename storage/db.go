@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -32,11 +33,14 @@ type DB struct {
 	byKey    map[string]uint64              // canonical label bytes → id
 	series   map[uint64]labels.Labels       // id → labels
 	postings map[string]map[string][]uint64 // name → value → ids, ids ascending
-	annSeq   uint64
 }
 
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("the file is locked: is another archscope running on this data directory?")
+
 // Open opens (creating if needed) the history at path. A file held by another
-// process is reported as such after one second rather than waited on forever.
+// process is reported as ErrLocked after one second rather than waited on
+// forever.
 func Open(path string, logger *slog.Logger) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -44,7 +48,7 @@ func Open(path string, logger *slog.Logger) (*DB, error) {
 	b, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: the file is locked: is another archscope running on this data directory?", path)
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -59,6 +63,7 @@ func Open(path string, logger *slog.Logger) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	logger.Info("history opened", "path", path, "series", len(db.series))
 	return db, nil
 }
 
@@ -70,7 +75,6 @@ func (db *DB) load() error {
 				return err
 			}
 		}
-		db.annSeq = tx.Bucket(bucketAnnotations).Sequence()
 		return tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
 			if len(v) != 8 {
 				return fmt.Errorf("series index: corrupt id for %q", k)
@@ -86,7 +90,12 @@ func (db *DB) load() error {
 }
 
 // index adds a series to the in-memory index; the caller holds mu or owns db.
+// Adding a series already there is a no-op, so racing appenders may both
+// report one they found on disk.
 func (db *DB) index(id uint64, key string, lset labels.Labels) {
+	if _, ok := db.series[id]; ok {
+		return
+	}
 	db.byKey[key] = id
 	db.series[id] = lset
 	lset.Range(func(l labels.Label) {
@@ -108,60 +117,47 @@ func (db *DB) index(id uint64, key string, lset labels.Labels) {
 func (db *DB) Close() error { return db.bolt.Close() }
 
 // Append stores a batch of samples in one transaction: all of them, or, on
-// error, none.
+// error, none. A sample at a timestamp its series already has replaces it.
 func (db *DB) Append(samples []Sample) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	type newSeries struct {
-		id   uint64
-		key  string
-		lset labels.Labels
-	}
-	var created []newSeries
-	var keyBuf []byte
+	var created []seriesKey
+	var keyBuf, lastKey []byte
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		sb, smp := tx.Bucket(bucketSeries), tx.Bucket(bucketSamples)
-		local := map[string]uint64{}
+		var local map[string]uint64 // series first seen in this batch
 		// bbolt keeps the key and value slices given to Put until the
 		// transaction ends, so every one gets its own bytes from one arena.
 		arena := make([]byte, 16*len(samples))
-		var lastKey string
 		var lastBucket *bolt.Bucket
 		for _, s := range samples {
 			keyBuf = encodeLabels(keyBuf[:0], s.Labels)
-			if lastBucket == nil || string(keyBuf) != lastKey {
-				key := string(keyBuf)
+			if lastBucket == nil || !bytes.Equal(keyBuf, lastKey) {
 				db.mu.RLock()
-				id, ok := db.byKey[key]
+				id, ok := db.byKey[string(keyBuf)] // no allocation: the compiler sees through string(b) in a map index
 				db.mu.RUnlock()
 				if !ok {
-					if id, ok = local[key]; !ok {
-						next, err := sb.NextSequence()
-						if err != nil {
-							return err
-						}
-						id = next
-						idVal := binary.BigEndian.AppendUint64(nil, id)
-						if err := sb.Put([]byte(key), idVal); err != nil {
-							return err
-						}
-						local[key] = id
-						created = append(created, newSeries{id, key, s.Labels.Copy()})
+					var err error
+					if id, err = db.seriesID(sb, keyBuf, &local, &created, s.Labels); err != nil {
+						return err
 					}
 				}
 				b, err := smp.CreateBucketIfNotExists(binary.BigEndian.AppendUint64(nil, id))
 				if err != nil {
-					return err
+					return fmt.Errorf("series %s: %w", s.Labels, err)
 				}
-				lastKey, lastBucket = key, b
+				// Scrapes append at the right edge, where bbolt's default
+				// half-full split would leave every page half empty.
+				b.FillPercent = 0.95
+				lastKey, lastBucket = append(lastKey[:0], keyBuf...), b
 			}
 			kv := arena[:16:16]
 			arena = arena[16:]
 			putTime(kv[:8], s.T)
 			binary.BigEndian.PutUint64(kv[8:], math.Float64bits(s.V))
 			if err := lastBucket.Put(kv[:8], kv[8:]); err != nil {
-				return err
+				return fmt.Errorf("series %s at %d: %w", s.Labels, s.T, err)
 			}
 		}
 		return nil
@@ -179,6 +175,43 @@ func (db *DB) Append(samples []Sample) error {
 	return nil
 }
 
+// seriesKey is a series to add to the in-memory index once its transaction
+// has committed.
+type seriesKey struct {
+	id   uint64
+	key  string
+	lset labels.Labels
+}
+
+// seriesID finds or creates the id of a series the in-memory index does not
+// know. It looks on disk first: a concurrent Append may have committed the
+// series without having indexed it yet, and bbolt serialises writers, so this
+// transaction sees that commit.
+func (db *DB) seriesID(sb *bolt.Bucket, key []byte, local *map[string]uint64, created *[]seriesKey, lset labels.Labels) (uint64, error) {
+	if id, ok := (*local)[string(key)]; ok {
+		return id, nil
+	}
+	if v := sb.Get(key); v != nil {
+		id := binary.BigEndian.Uint64(v)
+		*created = append(*created, seriesKey{id, string(key), lset.Copy()})
+		return id, nil
+	}
+	id, err := sb.NextSequence()
+	if err != nil {
+		return 0, fmt.Errorf("new series %s: %w", lset, err)
+	}
+	k := string(key)
+	if err := sb.Put([]byte(k), binary.BigEndian.AppendUint64(nil, id)); err != nil {
+		return 0, fmt.Errorf("new series %s: %w", lset, err)
+	}
+	if *local == nil {
+		*local = map[string]uint64{}
+	}
+	(*local)[k] = id
+	*created = append(*created, seriesKey{id, k, lset.Copy()})
+	return id, nil
+}
+
 // Annotation marks a moment on every chart: a knob change, a fault, a note.
 type Annotation struct {
 	Time int64    `json:"time"` // ms since epoch
@@ -190,9 +223,9 @@ type Annotation struct {
 func (db *DB) AddAnnotation(a Annotation) error {
 	v, err := json.Marshal(a)
 	if err != nil {
-		return err
+		return fmt.Errorf("annotation %q: %w", a.Text, err)
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAnnotations)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -203,6 +236,10 @@ func (db *DB) AddAnnotation(a Annotation) error {
 		binary.BigEndian.PutUint64(k[8:], seq)
 		return b.Put(k[:], v)
 	})
+	if err != nil {
+		return fmt.Errorf("add annotation %q: %w", a.Text, err)
+	}
+	return nil
 }
 
 // Annotations returns the annotations with mint ≤ time ≤ maxt, oldest first.
@@ -221,7 +258,10 @@ func (db *DB) Annotations(mint, maxt int64) ([]Annotation, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("annotations in [%d, %d]: %w", mint, maxt, err)
+	}
+	return out, nil
 }
 
 // putTime encodes a timestamp so that byte order is time order, negative

@@ -3,20 +3,22 @@ package storage
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	promstorage "github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/annotations"
 	bolt "go.etcd.io/bbolt"
 )
 
 // Querier returns a querier over [mint, maxt] (ms, inclusive), making *DB a
-// prometheus storage.Queryable.
+// prometheus storage.Queryable. It reads a consistent snapshot per Select, so
+// it never blocks or is blocked by Append for longer than one read.
 func (db *DB) Querier(mint, maxt int64) (promstorage.Querier, error) {
 	return &querier{db: db, mint: mint, maxt: maxt}, nil
 }
@@ -26,10 +28,18 @@ type querier struct {
 	mint, maxt int64
 }
 
-// matching returns the ids of the series whose labels satisfy every matcher,
-// ascending. Equality matchers narrow through the postings; the rest are
-// checked against the candidates' labels.
-func (db *DB) matching(ms []*labels.Matcher) []uint64 {
+// seriesRef is a series as the in-memory index knows it.
+type seriesRef struct {
+	id   uint64
+	lset labels.Labels
+}
+
+// matching returns the series whose labels satisfy every matcher, by
+// ascending id. Equality matchers with a value narrow through the postings
+// (the common `{__name__="x", job="y"}` touches only those series); every
+// matcher, all types, is then checked against the candidates' labels, which
+// also gives `label=""` its Prometheus meaning of "label absent".
+func (db *DB) matching(ms []*labels.Matcher) []seriesRef {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	var cand []uint64
@@ -52,7 +62,7 @@ func (db *DB) matching(ms []*labels.Matcher) []uint64 {
 		}
 		slices.Sort(cand)
 	}
-	out := cand[:0]
+	out := make([]seriesRef, 0, len(cand))
 	for _, id := range cand {
 		lset := db.series[id]
 		ok := true
@@ -63,12 +73,13 @@ func (db *DB) matching(ms []*labels.Matcher) []uint64 {
 			}
 		}
 		if ok {
-			out = append(out, id)
+			out = append(out, seriesRef{id, lset})
 		}
 	}
 	return out
 }
 
+// intersect keeps the ids of a that are also in b; both are ascending.
 func intersect(a, b []uint64) []uint64 {
 	out := a[:0]
 	i, j := 0, 0
@@ -86,58 +97,85 @@ func intersect(a, b []uint64) []uint64 {
 	return out
 }
 
-func (db *DB) labelsOf(id uint64) labels.Labels {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	return db.series[id]
-}
-
+// Select returns the matching series that have samples in the querier's
+// range narrowed by hints.Start/End. With hints.Func "series" (the series
+// API) only the labels are wanted, so samples are not read.
 func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorage.SelectHints, ms ...*labels.Matcher) promstorage.SeriesSet {
 	mint, maxt := q.mint, q.maxt
+	labelsOnly := false
 	if hints != nil {
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
+		labelsOnly = hints.Func == "series"
 	}
-	ids := q.db.matching(ms)
-	out := make([]promstorage.Series, 0, len(ids))
+	refs := q.db.matching(ms)
+	if mint > maxt || len(refs) == 0 {
+		return promstorage.EmptySeriesSet()
+	}
+	if sortSeries {
+		slices.SortFunc(refs, func(a, b seriesRef) int { return labels.Compare(a.lset, b.lset) })
+	}
+	out := make([]promstorage.Series, 0, len(refs))
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
 		smp := tx.Bucket(bucketSamples)
 		var idBuf, from [8]byte
 		putTime(from[:], mint)
-		for _, id := range ids {
+		for _, ref := range refs {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			binary.BigEndian.PutUint64(idBuf[:], id)
+			if hints != nil && hints.Limit > 0 && len(out) == hints.Limit {
+				break
+			}
+			binary.BigEndian.PutUint64(idBuf[:], ref.id)
 			b := smp.Bucket(idBuf[:])
 			if b == nil {
 				continue
 			}
-			s := &series{lset: q.db.labelsOf(id)}
+			var fs floatSamples
 			c := b.Cursor()
 			for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
 				t := getTime(k)
 				if t > maxt {
 					break
 				}
-				s.ts = append(s.ts, t)
-				s.vs = append(s.vs, math.Float64frombits(binary.BigEndian.Uint64(v)))
+				fs = append(fs, floatSample{t: t, f: math.Float64frombits(binary.BigEndian.Uint64(v))})
+				if labelsOnly {
+					break
+				}
 			}
-			if len(s.ts) > 0 {
-				out = append(out, s)
+			if len(fs) == 0 {
+				continue
 			}
+			if labelsOnly {
+				fs = nil
+			}
+			out = append(out, newSeries(ref.lset, fs))
 		}
 		return nil
 	})
 	if err != nil {
-		return promstorage.ErrSeriesSet(err)
-	}
-	if sortSeries {
-		sort.Slice(out, func(i, j int) bool { return labels.Compare(out[i].Labels(), out[j].Labels()) < 0 })
+		return promstorage.ErrSeriesSet(fmt.Errorf("select %v in [%d, %d]: %w", ms, mint, maxt, err))
 	}
 	return &seriesSet{series: out, i: -1}
 }
 
-func (q *querier) LabelValues(ctx context.Context, name string, _ *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+// newSeries wraps samples read into memory in Prometheus' own list iterator.
+func newSeries(lset labels.Labels, fs floatSamples) *promstorage.SeriesEntry {
+	return &promstorage.SeriesEntry{
+		Lset: lset,
+		SampleIteratorFn: func(it chunkenc.Iterator) chunkenc.Iterator {
+			if r, ok := it.(interface{ Reset(promstorage.Samples) }); ok {
+				r.Reset(fs)
+				return it
+			}
+			return promstorage.NewListSeriesIterator(fs)
+		},
+	}
+}
+
+// LabelValues returns the sorted values of name over the series matching ms
+// (all series without matchers).
+func (q *querier) LabelValues(_ context.Context, name string, hints *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 	set := map[string]struct{}{}
 	if len(ms) == 0 {
 		q.db.mu.RLock()
@@ -146,16 +184,18 @@ func (q *querier) LabelValues(ctx context.Context, name string, _ *promstorage.L
 		}
 		q.db.mu.RUnlock()
 	} else {
-		for _, id := range q.db.matching(ms) {
-			if v := q.db.labelsOf(id).Get(name); v != "" {
+		for _, ref := range q.db.matching(ms) {
+			if v := ref.lset.Get(name); v != "" {
 				set[v] = struct{}{}
 			}
 		}
 	}
-	return sortedKeys(set), nil, nil
+	return sortedKeys(set, hints), nil, nil
 }
 
-func (q *querier) LabelNames(ctx context.Context, _ *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+// LabelNames returns the sorted label names of the series matching ms (all
+// series without matchers).
+func (q *querier) LabelNames(_ context.Context, hints *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 	set := map[string]struct{}{}
 	if len(ms) == 0 {
 		q.db.mu.RLock()
@@ -164,21 +204,26 @@ func (q *querier) LabelNames(ctx context.Context, _ *promstorage.LabelHints, ms 
 		}
 		q.db.mu.RUnlock()
 	} else {
-		for _, id := range q.db.matching(ms) {
-			q.db.labelsOf(id).Range(func(l labels.Label) { set[l.Name] = struct{}{} })
+		for _, ref := range q.db.matching(ms) {
+			ref.lset.Range(func(l labels.Label) { set[l.Name] = struct{}{} })
 		}
 	}
-	return sortedKeys(set), nil, nil
+	return sortedKeys(set, hints), nil, nil
 }
 
+// Close releases nothing: each Select holds its read transaction only while
+// it runs.
 func (q *querier) Close() error { return nil }
 
-func sortedKeys(set map[string]struct{}) []string {
+func sortedKeys(set map[string]struct{}, hints *promstorage.LabelHints) []string {
 	out := make([]string, 0, len(set))
 	for k := range set {
 		out = append(out, k)
 	}
 	slices.Sort(out)
+	if hints != nil && hints.Limit > 0 && len(out) > hints.Limit {
+		out = out[:hints.Limit]
+	}
 	return out
 }
 
@@ -192,62 +237,23 @@ func (s *seriesSet) At() promstorage.Series            { return s.series[s.i] }
 func (s *seriesSet) Err() error                        { return nil }
 func (s *seriesSet) Warnings() annotations.Annotations { return nil }
 
-// series is one series' samples in the queried range, read into memory.
-type series struct {
-	lset labels.Labels
-	ts   []int64
-	vs   []float64
+// floatSamples is a series' samples in memory, laid out flat: Get hands out a
+// pointer into the slice, so iterating allocates nothing per sample.
+type floatSamples []floatSample
+
+func (s floatSamples) Get(i int) chunks.Sample { return &s[i] }
+func (s floatSamples) Len() int                { return len(s) }
+
+// floatSample is one float sample as chunks.Sample.
+type floatSample struct {
+	t int64
+	f float64
 }
 
-func (s *series) Labels() labels.Labels { return s.lset }
-
-func (s *series) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
-	if fi, ok := it.(*floatIterator); ok {
-		*fi = floatIterator{s: s, i: -1}
-		return fi
-	}
-	return &floatIterator{s: s, i: -1}
-}
-
-// floatIterator walks a series' float samples.
-type floatIterator struct {
-	s *series
-	i int
-}
-
-func (it *floatIterator) Next() chunkenc.ValueType {
-	if it.i+1 >= len(it.s.ts) {
-		it.i = len(it.s.ts)
-		return chunkenc.ValNone
-	}
-	it.i++
-	return chunkenc.ValFloat
-}
-
-func (it *floatIterator) Seek(t int64) chunkenc.ValueType {
-	if it.i < 0 {
-		it.i = 0
-	}
-	if it.i >= len(it.s.ts) {
-		return chunkenc.ValNone
-	}
-	if it.s.ts[it.i] >= t {
-		return chunkenc.ValFloat
-	}
-	it.i += sort.Search(len(it.s.ts)-it.i, func(j int) bool { return it.s.ts[it.i+j] >= t })
-	if it.i >= len(it.s.ts) {
-		return chunkenc.ValNone
-	}
-	return chunkenc.ValFloat
-}
-
-func (it *floatIterator) At() (int64, float64) { return it.s.ts[it.i], it.s.vs[it.i] }
-func (it *floatIterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
-	panic("storage: AtHistogram on a float series")
-}
-func (it *floatIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
-	panic("storage: AtFloatHistogram on a float series")
-}
-func (it *floatIterator) AtT() int64  { return it.s.ts[it.i] }
-func (it *floatIterator) AtST() int64 { return 0 }
-func (it *floatIterator) Err() error  { return nil }
+func (s *floatSample) T() int64                      { return s.t }
+func (s *floatSample) ST() int64                     { return 0 }
+func (s *floatSample) F() float64                    { return s.f }
+func (s *floatSample) H() *histogram.Histogram       { return nil }
+func (s *floatSample) FH() *histogram.FloatHistogram { return nil }
+func (s *floatSample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (s *floatSample) Copy() chunks.Sample           { c := *s; return &c }
