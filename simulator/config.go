@@ -24,6 +24,7 @@ type Config struct {
 	Timeouts        Timeouts    `json:"timeouts"`
 	Breaker         Breaker     `json:"circuit_breaker"`
 	Autoscaling     Autoscaling `json:"autoscaling"`
+	Serverless      Serverless  `json:"serverless"`
 	Load            Load        `json:"load"`
 	Schedule        []Change    `json:"schedule"`
 	Faults          Faults      `json:"faults"`
@@ -99,6 +100,20 @@ type Stage struct {
 	TargetRate float64 `json:"target_rate"` // requests/s at the end of the stage
 }
 
+// Serverless runs the product service as functions: no instance until a
+// request needs one; a new instance takes cold_start_ms before it serves
+// (the request that called it waits); each serves up to concurrency
+// requests at once; one idle for idle_timeout_ms is reclaimed. With
+// max_instances all busy, requests are throttled with 429. It replaces
+// product_replicas, product_workers and the autoscaler while on.
+type Serverless struct {
+	Enabled       bool    `json:"enabled"`
+	Concurrency   int     `json:"concurrency"`
+	ColdStartMs   float64 `json:"cold_start_ms"`
+	IdleTimeoutMs float64 `json:"idle_timeout_ms"`
+	MaxInstances  int     `json:"max_instances"`
+}
+
 // DBConfig is how the product service reads a product page: the product
 // and its related items. Batched, that is one joined query (~40 ms). With
 // n_plus_one it is one query for the product (half the cost) and then one
@@ -156,6 +171,7 @@ func DefaultConfig() Config {
 		RateLimit:       RateLimit{Enabled: false, RPS: 200, Burst: 50},
 		Retries:         Retries{MaxAttempts: 1, BackoffMs: 50},
 		Breaker:         Breaker{Enabled: false, FailureThreshold: 5, OpenMs: 2000, HalfOpenProbes: 1},
+		Serverless:      Serverless{Enabled: false, Concurrency: 1, ColdStartMs: 800, IdleTimeoutMs: 30_000, MaxInstances: maxReplicas},
 		Autoscaling: Autoscaling{Enabled: false, TargetUtilisation: 0.6, Min: 1, Max: 10,
 			IntervalMs: 1000, CooldownMs: 10_000, ScaleUpDelayMs: 5000},
 	}
@@ -227,6 +243,15 @@ func (c Config) Validate() error {
 	}
 	if !(c.Cache.TTLMs >= 0 && c.Cache.TTLMs <= 86_400_000) {
 		errs = append(errs, fmt.Errorf("cache.ttl_ms must be in [0, 86400000] (0 = no expiry), got %v", c.Cache.TTLMs))
+	}
+	if sl := c.Serverless; sl.Concurrency < 1 || sl.Concurrency > 1000 || sl.MaxInstances < 1 || sl.MaxInstances > maxReplicas {
+		errs = append(errs, fmt.Errorf("serverless.concurrency must be in [1, 1000] and .max_instances in [1, %d], got %d and %d", maxReplicas, sl.Concurrency, sl.MaxInstances))
+	}
+	if sl := c.Serverless; !(sl.ColdStartMs >= 0 && sl.ColdStartMs <= 600_000 && sl.IdleTimeoutMs >= 0 && sl.IdleTimeoutMs <= 86_400_000) {
+		errs = append(errs, fmt.Errorf("serverless.cold_start_ms must be in [0, 600000] and .idle_timeout_ms in [0, 86400000], got %v and %v", sl.ColdStartMs, sl.IdleTimeoutMs))
+	}
+	if c.Serverless.Enabled && c.Autoscaling.Enabled {
+		errs = append(errs, errors.New("serverless and autoscaling cannot both be enabled: serverless scales the product service itself"))
 	}
 	if c.DB.RelatedItems < 1 || c.DB.RelatedItems > 100 {
 		errs = append(errs, fmt.Errorf("db.related_items must be in [1, 100], got %d", c.DB.RelatedItems))

@@ -15,6 +15,8 @@ const (
 	evAutoscale                  // the autoscaler looks at utilisation
 	evScaleUp                    // instances the autoscaler asked for are ready
 	evChange                     // a scheduled change (or its undoing) is due
+	evWarm                       // a serverless instance finished its cold start
+	evIdle                       // a serverless instance may have idled out
 )
 
 // event is one thing that happens at a virtual time. Events with equal times

@@ -33,7 +33,7 @@ type metrics struct {
 	breakerOpens, breakerRejected                             prometheus.Counter
 	breakerState, desiredReplicas                             prometheus.Gauge
 	scaleEvents                                               *prometheus.CounterVec
-	scheduledChanges                                          prometheus.Counter
+	scheduledChanges, coldStarts, throttled                   prometheus.Counter
 	gatewayLat, productLat, dbLat                             prometheus.Observer
 	gatewayInFlight, productInFlight, dbInFlight              prometheus.Gauge
 	productReplicas                                           prometheus.Gauge
@@ -104,6 +104,12 @@ func newMetrics() *metrics {
 	m.scheduledChanges = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_scheduled_changes_total", Help: "Scheduled knob changes (and their undoing) the shop has applied.",
 	})
+	m.coldStarts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_cold_starts_total", Help: "Serverless product instances started for a request that found none free.",
+	})
+	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_throttled_total", Help: "Requests refused with 429 because every serverless instance allowed was busy.",
+	})
 	m.offered = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_offered_requests_total", Help: "Requests the load generator sent (the offered load; compare with what the gateway answered).",
 	})
@@ -119,7 +125,7 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.scheduledChanges, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheExpired, m.cacheCoalesced, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.coldStarts, m.throttled, m.scheduledChanges, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheExpired, m.cacheCoalesced, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")

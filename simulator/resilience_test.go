@@ -27,6 +27,7 @@ var measured = [][]string{
 	{"shop_cache_misses_total"},
 	{"shop_cache_expirations_total"},
 	{"shop_cache_coalesced_total"},
+	{"shop_requests_total", "service", "gateway", "code", "429"},
 	{"shop_circuit_breaker_rejections_total"},
 }
 

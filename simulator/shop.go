@@ -208,6 +208,9 @@ func (s *Shop) apply(cfg Config) {
 	}
 	s.cache.resize(cfg.Cache.Capacity)
 	s.m.cacheEntries.Set(float64(s.cache.size))
+	if cfg.Serverless.Enabled != old.Serverless.Enabled {
+		s.switchServerless(cfg.Serverless.Enabled)
+	}
 	// New instances, workers or connections start serving the queues now.
 	s.ensureReplicas(cfg.ProductReplicas)
 	s.db.advance(s.eng.now)
@@ -318,6 +321,10 @@ func (s *Shop) handle(ev event) {
 		s.scaleUp(ev.gen)
 	case evChange:
 		s.runChange(ev.gen, ev.req)
+	case evWarm:
+		s.warm(int(ev.req), ev.gen)
+	case evIdle:
+		s.idleOut(int(ev.req), ev.gen)
 	}
 }
 
@@ -479,8 +486,12 @@ func (s *Shop) ensureReplicas(n int) {
 	}
 }
 
-// pickReplica is the gateway's load balancer over the instances in rotation.
+// pickReplica is the gateway's load balancer over the instances in
+// rotation; serverless, it is the platform's placement (-1: throttled).
 func (s *Shop) pickReplica() int {
+	if s.cfg.Serverless.Enabled {
+		return s.placeServerless()
+	}
 	n := s.cfg.ProductReplicas
 	if n == 1 {
 		return 0
@@ -513,12 +524,20 @@ func (s *Shop) pickReplica() int {
 
 func (s *Shop) atProduct(i int32) {
 	r := s.pickReplica()
+	if r < 0 { // serverless, at its instance limit
+		s.m.throttled.Inc()
+		s.reqs[i].code = 429
+		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+		return
+	}
 	s.reqs[i].atProduct = s.eng.now
 	s.reqs[i].replica = int16(r)
 	st := &s.products[r]
 	st.advance(s.eng.now)
 	switch {
-	case st.busy < s.cfg.ProductWorkers:
+	case st.readyAt > s.eng.now: // cold-starting: wait for it
+		st.q.push(s.reqs, i)
+	case st.busy < s.workers():
 		s.startProduct(i)
 	case st.q.n < s.cfg.ProductQueue:
 		st.q.push(s.reqs, i)
@@ -679,12 +698,16 @@ func (s *Shop) productDone(i int32) {
 	s.m.productLat.Observe(s.eng.now - s.reqs[i].atProduct)
 	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
 	s.drainProduct(r)
+	if st := &s.products[r]; s.cfg.Serverless.Enabled && st.busy+st.q.n == 0 {
+		st.gen++
+		s.eng.schedule(s.eng.now+s.cfg.Serverless.IdleTimeoutMs/1000, evIdle, int32(r), st.gen)
+	}
 }
 
 // drainProduct hands instance r's free workers to its queued requests.
 func (s *Shop) drainProduct(r int) {
 	st := &s.products[r]
-	for st.busy < s.cfg.ProductWorkers && st.q.n > 0 {
+	for st.busy < s.workers() && st.q.n > 0 && st.readyAt <= s.eng.now {
 		s.startProduct(st.q.pop(s.reqs))
 	}
 }
@@ -734,15 +757,18 @@ func (s *Shop) updateGauges() {
 	inProduct := 0
 	for r := range s.products {
 		st := &s.products[r]
-		servers := s.cfg.ProductWorkers
-		if r >= s.cfg.ProductReplicas && st.busy+st.q.n == 0 {
+		servers := s.workers()
+		switch {
+		case s.cfg.Serverless.Enabled && !st.alive:
+			servers = 0
+		case !s.cfg.Serverless.Enabled && r >= s.cfg.ProductReplicas && st.busy+st.q.n == 0:
 			servers = 0 // out of rotation and drained
 		}
 		st.flush(servers)
 		inProduct += st.busy + st.q.n
 	}
 	s.m.productInFlight.Set(float64(inProduct))
-	s.m.productReplicas.Set(float64(s.cfg.ProductReplicas))
+	s.m.productReplicas.Set(float64(s.liveReplicas()))
 	s.db.flush(s.cfg.DBConnections)
 	s.m.dbInFlight.Set(float64(s.db.busy + s.db.q.n))
 }

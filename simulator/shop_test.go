@@ -83,7 +83,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		on := s.Config()
 		on.Cache.Enabled = true
 		on.RateLimit.Enabled = true
-		on.Autoscaling.Enabled = true
+		on.Serverless.Enabled = true
 		if err := s.SetConfig(on); err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,12 @@ type station struct {
 
 	busyArea, queueArea float64 // ∫ busy dt and ∫ queue length dt since the last flush
 	busyTotal           float64 // ∫ busy dt since the start, for the autoscaler
-	m                   stationMetrics
+
+	// Serverless instances only:
+	alive   bool    // the instance exists
+	readyAt float64 // virtual time its cold start ends; it serves from then
+	gen     uint32  // bumped on every change of life, so stale timers are ignored
+	m       stationMetrics
 }
 
 // stationMetrics are one station's USE metrics.
