@@ -75,6 +75,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		storm.Faults.DBErrorRatio = 0.05
 		storm.Breaker.Enabled = true
 		storm.ProductReplicas, storm.LoadBalancer = 3, PowerOfTwo
+		storm.Autoscaling.Enabled = true
 		storm.Schedule = []Change{{AtS: 5, DurationS: 5, Set: map[string]any{"db": map[string]any{"index": false}}}}
 		if err := s.SetConfig(storm); err != nil {
 			t.Fatal(err)
@@ -83,7 +84,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		on := s.Config()
 		on.Cache.Enabled = true
 		on.RateLimit.Enabled = true
-		on.Serverless.Enabled = true
+		on.Autoscaling.Enabled, on.Serverless.Enabled = false, true
 		if err := s.SetConfig(on); err != nil {
 			t.Fatal(err)
 		}
