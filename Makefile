@@ -72,7 +72,7 @@ desktop: deps-desktop frontend ## build the Wails desktop binary, bin/archscope-
 .PHONY: test
 test: deps-test frontend ## every test: Go (unit, API, e2e in chromium, promtool), frontend, desktop under Xvfb
 	cd frontend && npm run --silent test
-	$(GO) vet -stdmethods=false ./...  # chunkenc.Iterator.Seek is not io.Seeker
+	$(GO) vet ./...
 	ARCHSCOPE_REQUIRE_TOOLS=1 $(GO) test -count=1 ./...
 	$(GO) test -race -count=1 ./app/ ./collectors/ ./storage/   # the concurrent parts, under the race detector
 	@$(MAKE) --no-print-directory test-desktop
