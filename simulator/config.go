@@ -133,6 +133,11 @@ type Faults struct {
 	DBErrorRatio     float64 `json:"db_error_ratio"`      // share of queries that fail (the product service answers 500)
 	ProductCPUHog    float64 `json:"product_cpu_hog"`     // product instance 0's own work takes this many times longer (0 or 1: none)
 	CacheDown        bool    `json:"cache_down"`          // the cache answers nothing: every lookup misses
+	ProductDown      bool    `json:"product_down"`        // product instance 0 has crashed: tries sent to it are refused (503)
+	Partition        bool    `json:"partition"`           // gateway and product cannot reach each other: tries vanish until a timeout
+	GCPauseMs        float64 `json:"gc_pause_ms"`         // product instances stop the world this long ...
+	GCIntervalS      float64 `json:"gc_interval_s"`       // ... this often (each at its own phase)
+	LeakMsPerMin     float64 `json:"leak_ms_per_min"`     // a memory leak: product work grows this much per minute until the fault is cleared (a restart)
 	DBAddedLatencyMs float64 `json:"db_added_latency_ms"` // added to every query: a slow-query fault
 }
 
@@ -252,6 +257,12 @@ func (c Config) Validate() error {
 	}
 	if c.Serverless.Enabled && c.Autoscaling.Enabled {
 		errs = append(errs, errors.New("serverless and autoscaling cannot both be enabled: serverless scales the product service itself"))
+	}
+	if f := c.Faults; !(f.GCPauseMs >= 0 && f.GCPauseMs <= 60_000) || !(f.GCIntervalS >= 0 && f.GCIntervalS <= 3600) || (f.GCPauseMs > 0 && f.GCPauseMs/1000 >= f.GCIntervalS) {
+		errs = append(errs, fmt.Errorf("faults.gc_pause_ms must be in [0, 60000] and shorter than faults.gc_interval_s (≤ 3600), got %v ms every %v s", f.GCPauseMs, f.GCIntervalS))
+	}
+	if f := c.Faults; !(f.LeakMsPerMin >= 0 && f.LeakMsPerMin <= 60_000) {
+		errs = append(errs, fmt.Errorf("faults.leak_ms_per_min must be in [0, 60000], got %v", f.LeakMsPerMin))
 	}
 	if c.DB.RelatedItems < 1 || c.DB.RelatedItems > 100 {
 		errs = append(errs, fmt.Errorf("db.related_items must be in [1, 100], got %d", c.DB.RelatedItems))

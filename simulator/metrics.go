@@ -33,6 +33,7 @@ type metrics struct {
 	breakerOpens, breakerRejected                             prometheus.Counter
 	breakerState, desiredReplicas                             prometheus.Gauge
 	scaleEvents                                               *prometheus.CounterVec
+	edges                                                     *prometheus.GaugeVec
 	scheduledChanges, coldStarts, throttled                   prometheus.Counter
 	gatewayLat, productLat, dbLat                             prometheus.Observer
 	gatewayInFlight, productInFlight, dbInFlight              prometheus.Gauge
@@ -110,6 +111,9 @@ func newMetrics() *metrics {
 	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_throttled_total", Help: "Requests refused with 429 because every serverless instance allowed was busy.",
 	})
+	m.edges = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_topology_edge", Help: "1 for each call path in the shop's current architecture (0 for one switched off), for drawing the topology.",
+	}, []string{"from", "to"})
 	m.offered = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_offered_requests_total", Help: "Requests the load generator sent (the offered load; compare with what the gateway answered).",
 	})
@@ -125,7 +129,7 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.coldStarts, m.throttled, m.scheduledChanges, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheExpired, m.cacheCoalesced, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.edges, m.coldStarts, m.throttled, m.scheduledChanges, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheExpired, m.cacheCoalesced, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
 	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")
@@ -157,4 +161,12 @@ func (m *metrics) station(service, replica string) stationMetrics {
 		waits:         m.waits.WithLabelValues(service, replica),
 		wait:          m.wait.WithLabelValues(service, replica),
 	}
+}
+
+// b2f is a gauge's value for a switch.
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

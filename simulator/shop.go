@@ -49,6 +49,7 @@ type request struct {
 	probe     bool   // this try is a half-open circuit-breaker probe
 	refused   bool   // the open circuit breaker refused this try at the gateway
 	replica   int16  // the product instance serving this try
+	lost      bool   // a partition swallowed this try: no answer will come
 	queries   int16  // database queries this try has still to make, the current one included
 	queryNo   int16  // which query of the page the current one is, from 0
 	next      int32  // free list / queue link
@@ -106,13 +107,14 @@ type Shop struct {
 	rr       int // round-robin position
 	inSystem int
 
-	breaker  breaker // the gateway's, in front of the product service
-	loading  []int32 // per product: the request reading it from the database for the cache, or -1
-	waiting  []int32 // per product: requests waiting for that read, linked through request.next
-	scaler   scaler
-	sched    schedule
-	tokens   float64 // the gateway's rate-limit bucket
-	tokensAt float64 // virtual time tokens were last refilled
+	breaker   breaker // the gateway's, in front of the product service
+	loading   []int32 // per product: the request reading it from the database for the cache, or -1
+	waiting   []int32 // per product: requests waiting for that read, linked through request.next
+	scaler    scaler
+	sched     schedule
+	leakSince float64 // virtual time the memory-leak fault began
+	tokens    float64 // the gateway's rate-limit bucket
+	tokensAt  float64 // virtual time tokens were last refilled
 }
 
 // New makes a shop at virtual time zero. Nothing runs until Run or Advance.
@@ -208,6 +210,9 @@ func (s *Shop) apply(cfg Config) {
 	}
 	s.cache.resize(cfg.Cache.Capacity)
 	s.m.cacheEntries.Set(float64(s.cache.size))
+	if cfg.Faults.LeakMsPerMin > 0 && old.Faults.LeakMsPerMin == 0 {
+		s.leakSince = s.eng.now // the leak starts growing now; clearing it is a restart
+	}
 	if cfg.Serverless.Enabled != old.Serverless.Enabled {
 		s.switchServerless(cfg.Serverless.Enabled)
 	}
@@ -415,11 +420,25 @@ func (s *Shop) send(i int32) {
 		return
 	}
 	r.probe, r.refused, r.code = probe, false, 0
-	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evAtProduct, i, 0)
-	if t := s.cfg.Timeouts.GatewayMs; t > 0 {
+	t := s.cfg.Timeouts.GatewayMs
+	if s.cfg.Faults.Partition {
+		// The try vanishes. Only a timeout ends it: the gateway's, or
+		// without one the connection's own.
+		r.lost = true
+		if t == 0 {
+			t = connectTimeoutMs
+		}
+	} else {
+		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evAtProduct, i, 0)
+	}
+	if t > 0 {
 		s.eng.schedule(s.eng.now+t/1000, evTimeout, i, timerTag(r))
 	}
 }
+
+// connectTimeoutMs ends a try lost to a partition when the gateway has no
+// timeout of its own.
+const connectTimeoutMs = 10_000
 
 // timerTag names one try of one use of a slot.
 func timerTag(r *request) uint32 { return r.gen<<4 | uint32(r.attempt) }
@@ -435,17 +454,21 @@ func (s *Shop) timeout(i int32, tag uint32) {
 	s.m.timeouts.Inc()
 	r.abandoned = true
 	s.recordTry(r, true)
+	lost := r.lost
 	if int(r.attempt) < s.cfg.Retries.MaxAttempts {
 		j := s.alloc()
 		r = &s.reqs[i] // alloc may have grown the slab
 		nr := &s.reqs[j]
 		nr.start, nr.product, nr.attempt = r.start, r.product, r.attempt
 		s.retry(j)
-		return
+	} else {
+		s.m.gateway504.Inc()
+		s.m.gatewayLat.Observe(s.eng.now - r.start)
+		s.inSystem--
 	}
-	s.m.gateway504.Inc()
-	s.m.gatewayLat.Observe(s.eng.now - r.start)
-	s.inSystem--
+	if lost {
+		s.release(i) // no answer will come to release it
+	}
 }
 
 // recordTry tells the circuit breaker how a try that went through ended.
@@ -530,6 +553,12 @@ func (s *Shop) atProduct(i int32) {
 		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
 		return
 	}
+	if r == 0 && s.cfg.Faults.ProductDown {
+		// Crashed: the connection is refused, nothing reaches the service.
+		s.reqs[i].code = 503
+		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+		return
+	}
 	s.reqs[i].atProduct = s.eng.now
 	s.reqs[i].replica = int16(r)
 	st := &s.products[r]
@@ -560,6 +589,7 @@ func (s *Shop) startProduct(i int32) {
 	if hog := s.cfg.Faults.ProductCPUHog; r == 0 && hog > 1 {
 		work *= hog
 	}
+	work += s.gcDelay(int(r)) + s.leak()
 	s.eng.schedule(s.eng.now+work, evCPUDone, i, 0)
 }
 
@@ -770,5 +800,9 @@ func (s *Shop) updateGauges() {
 	s.m.productInFlight.Set(float64(inProduct))
 	s.m.productReplicas.Set(float64(s.liveReplicas()))
 	s.db.flush(s.cfg.DBConnections)
+	s.m.edges.WithLabelValues("client", "gateway").Set(1)
+	s.m.edges.WithLabelValues("gateway", "product").Set(1)
+	s.m.edges.WithLabelValues("product", "cache").Set(b2f(s.cfg.Cache.Enabled))
+	s.m.edges.WithLabelValues("product", "db").Set(1)
 	s.m.dbInFlight.Set(float64(s.db.busy + s.db.q.n))
 }

@@ -73,6 +73,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		storm := s.Config()
 		storm.Timeouts.GatewayMs, storm.Retries.MaxAttempts = 600, 3
 		storm.Faults.DBErrorRatio = 0.05
+		storm.Faults.GCPauseMs, storm.Faults.GCIntervalS, storm.Faults.LeakMsPerMin = 50, 3, 5
 		storm.Breaker.Enabled = true
 		storm.ProductReplicas, storm.LoadBalancer = 3, PowerOfTwo
 		storm.Autoscaling.Enabled = true
