@@ -81,7 +81,12 @@ type Autoscaling struct {
 	ScaleUpDelayMs    float64 `json:"scale_up_delay_ms"`
 }
 
-// Load shapes the offered rate over time, on top of arrival_rate. Stages
+// Load is how the load generator sends. Open (as k6's arrival-rate
+// executors): requests arrive at a rate whether or not the shop keeps up.
+// Closed (as k6's virtual users, Locust): users virtual users each send a
+// request, wait for its answer, think, and send again, so a slow shop is
+// sent less. In the open model the rate can be shaped over time, on top of
+// arrival_rate. Stages
 // run once from the moment they are set, like k6's ramping-arrival-rate:
 // each moves the rate linearly from where the last one ended to its target
 // over its duration ("ramp"; a short stage is a spike, equal targets hold it
@@ -89,6 +94,9 @@ type Autoscaling struct {
 // 1 + amplitude·sin(2πt/period), a day/night cycle. Arrivals stay Poisson at
 // the rate of the moment.
 type Load struct {
+	Model         string  `json:"model"`    // "open" (arrivals at a rate, the default) or "closed" (virtual users)
+	Users         int     `json:"users"`    // closed: virtual users, each sending, waiting, thinking, sending
+	ThinkMs       float64 `json:"think_ms"` // closed: mean think time (exponential)
 	Stages        []Stage `json:"stages"`
 	SineAmplitude float64 `json:"sine_amplitude"` // 0–1; 0 = none
 	SinePeriodS   float64 `json:"sine_period_s"`
@@ -177,10 +185,17 @@ func DefaultConfig() Config {
 		Retries:         Retries{MaxAttempts: 1, BackoffMs: 50},
 		Breaker:         Breaker{Enabled: false, FailureThreshold: 5, OpenMs: 2000, HalfOpenProbes: 1},
 		Serverless:      Serverless{Enabled: false, Concurrency: 1, ColdStartMs: 800, IdleTimeoutMs: 30_000, MaxInstances: maxReplicas},
+		Load:            Load{Model: OpenModel, Users: 50, ThinkMs: 1000},
 		Autoscaling: Autoscaling{Enabled: false, TargetUtilisation: 0.6, Min: 1, Max: 10,
 			IntervalMs: 1000, CooldownMs: 10_000, ScaleUpDelayMs: 5000},
 	}
 }
+
+// Load models.
+const (
+	OpenModel   = "open"
+	ClosedModel = "closed"
+)
 
 // Load-balancing policies for the product service's instances.
 const (
@@ -234,6 +249,12 @@ func (c Config) Validate() error {
 	}
 	if a := c.Autoscaling; !(a.CooldownMs >= 0 && a.CooldownMs <= 3_600_000 && a.ScaleUpDelayMs >= 0 && a.ScaleUpDelayMs <= 3_600_000) {
 		errs = append(errs, fmt.Errorf("autoscaling.cooldown_ms and .scale_up_delay_ms must be in [0, 3600000], got %v and %v", a.CooldownMs, a.ScaleUpDelayMs))
+	}
+	if c.Load.Model != OpenModel && c.Load.Model != ClosedModel {
+		errs = append(errs, fmt.Errorf("load.model must be %q or %q, got %q", OpenModel, ClosedModel, c.Load.Model))
+	}
+	if c.Load.Users < 1 || c.Load.Users > 100_000 || !(c.Load.ThinkMs >= 0 && c.Load.ThinkMs <= 3_600_000) {
+		errs = append(errs, fmt.Errorf("load.users must be in [1, 100000] and load.think_ms in [0, 3600000], got %d and %v", c.Load.Users, c.Load.ThinkMs))
 	}
 	if len(c.Load.Stages) > 100 {
 		errs = append(errs, fmt.Errorf("load.stages: at most 100 stages, got %d", len(c.Load.Stages)))

@@ -17,6 +17,7 @@ const (
 	evChange                     // a scheduled change (or its undoing) is due
 	evWarm                       // a serverless instance finished its cold start
 	evIdle                       // a serverless instance may have idled out
+	evUser                       // a virtual user (closed model) sends its next request
 )
 
 // event is one thing that happens at a virtual time. Events with equal times

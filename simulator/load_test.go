@@ -45,7 +45,7 @@ func TestLoadStagesAndSine(t *testing.T) {
 	check("steady stage", offeredOver(t, s, 50*time.Second), 500)     // held
 	check("after the last stage", offeredOver(t, s, 20*time.Second), 500)
 
-	cfg.Load = Load{SineAmplitude: 0.5, SinePeriodS: 60}
+	cfg.Load.Stages, cfg.Load.SineAmplitude, cfg.Load.SinePeriodS = nil, 0.5, 60
 	cfg.ArrivalRate = 300
 	if err := s.SetConfig(cfg); err != nil {
 		t.Fatal(err)

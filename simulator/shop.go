@@ -50,6 +50,7 @@ type request struct {
 	refused   bool   // the open circuit breaker refused this try at the gateway
 	replica   int16  // the product instance serving this try
 	lost      bool   // a partition swallowed this try: no answer will come
+	user      bool   // sent by a virtual user, who sends again after the answer
 	queries   int16  // database queries this try has still to make, the current one included
 	queryNo   int16  // which query of the page the current one is, from 0
 	next      int32  // free list / queue link
@@ -113,6 +114,8 @@ type Shop struct {
 	scaler    scaler
 	sched     schedule
 	leakSince float64 // virtual time the memory-leak fault began
+	users     int     // closed model: virtual users currently looping
+	userGen   uint32  // bumped when the closed model ends, retiring users' timers
 	tokens    float64 // the gateway's rate-limit bucket
 	tokensAt  float64 // virtual time tokens were last refilled
 }
@@ -151,7 +154,11 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 		s.startSchedule(cfg.Schedule) // counted from the shop's start
 	}
 	s.zipf = rand.NewZipf(s.rng, mdl.zipfS, 1, catalogSize-1)
-	s.scheduleArrival()
+	if cfg.Load.Model == ClosedModel {
+		s.spawnUsers()
+	} else {
+		s.scheduleArrival()
+	}
 	return s, nil
 }
 
@@ -188,7 +195,14 @@ func (s *Shop) SetConfig(cfg Config) error {
 func (s *Shop) apply(cfg Config) {
 	old := s.cfg
 	s.cfg = cfg
-	if !slices.Equal(cfg.Load.Stages, old.Load.Stages) || cfg.Load.SineAmplitude != old.Load.SineAmplitude || cfg.Load.SinePeriodS != old.Load.SinePeriodS {
+	if cfg.Load.Model == ClosedModel {
+		s.spawnUsers() // open arrivals stop at their next event; users start or stop
+	}
+	if cfg.Load.Model != old.Load.Model && cfg.Load.Model == OpenModel {
+		s.userGen++ // users thinking stop now; those waiting stop at their answer
+		s.arrGen++
+		s.scheduleArrival()
+	} else if !slices.Equal(cfg.Load.Stages, old.Load.Stages) || cfg.Load.SineAmplitude != old.Load.SineAmplitude || cfg.Load.SinePeriodS != old.Load.SinePeriodS {
 		s.loadAt = s.eng.now // a new schedule starts now
 		s.arrGen++
 		s.scheduleArrival()
@@ -293,8 +307,14 @@ func (s *Shop) advanceTo(t float64) {
 
 func (s *Shop) handle(ev event) {
 	switch ev.kind {
+	case evUser:
+		if ev.gen != s.userGen {
+			s.users-- // the user's loop ended with a change of load model
+			return
+		}
+		s.reqs[s.arrive()].user = true
 	case evArrival:
-		if ev.gen != s.arrGen {
+		if ev.gen != s.arrGen || s.cfg.Load.Model != OpenModel {
 			return // retired by a rate change
 		}
 		// Thinning (Lewis and Shedler): candidates come at the schedule's
@@ -392,7 +412,7 @@ func (s *Shop) release(i int32) {
 	s.free = i
 }
 
-func (s *Shop) arrive() {
+func (s *Shop) arrive() int32 {
 	i := s.alloc()
 	r := &s.reqs[i]
 	r.start = s.eng.now
@@ -403,9 +423,10 @@ func (s *Shop) arrive() {
 		s.m.rateLimited.Inc()
 		r.code = 429
 		s.respond(i)
-		return
+		return i
 	}
 	s.send(i)
+	return i
 }
 
 // send forwards request i from the gateway to the product service.
@@ -464,7 +485,7 @@ func (s *Shop) timeout(i int32, tag uint32) {
 	} else {
 		s.m.gateway504.Inc()
 		s.m.gatewayLat.Observe(s.eng.now - r.start)
-		s.inSystem--
+		s.answered(r)
 	}
 	if lost {
 		s.release(i) // no answer will come to release it
@@ -776,8 +797,22 @@ func (s *Shop) respond(i int32) {
 		s.m.gateway503.Inc()
 	}
 	s.m.gatewayLat.Observe(s.eng.now - r.start)
-	s.inSystem--
+	s.answered(r)
 	s.release(i)
+}
+
+// answered ends a user's request; a virtual user thinks, then sends again
+// (or stops, if there are now fewer users than looping).
+func (s *Shop) answered(r *request) {
+	s.inSystem--
+	if !r.user {
+		return
+	}
+	if s.cfg.Load.Model != ClosedModel || s.users > s.cfg.Load.Users {
+		s.users--
+		return
+	}
+	s.eng.schedule(s.eng.now+s.rng.ExpFloat64()*s.cfg.Load.ThinkMs/1000, evUser, -1, s.userGen)
 }
 
 // updateGauges publishes the stations' state and integrals up to now.

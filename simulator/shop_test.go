@@ -86,6 +86,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		on.Cache.Enabled = true
 		on.RateLimit.Enabled = true
 		on.Autoscaling.Enabled, on.Serverless.Enabled = false, true
+		on.Load.Model, on.Load.Users = ClosedModel, 40
 		if err := s.SetConfig(on); err != nil {
 			t.Fatal(err)
 		}
