@@ -18,6 +18,7 @@ type Config struct {
 	ProductQueue    int         `json:"product_queue"`    // queue of each product instance; full → 503
 	DBConnections   int         `json:"db_connections"`   // database connection pool
 	DB              DBConfig    `json:"db"`
+	Network         Network     `json:"network"`
 	Cache           CacheConfig `json:"cache"`
 	RateLimit       RateLimit   `json:"rate_limit"`
 	Retries         Retries     `json:"retries"`
@@ -120,6 +121,14 @@ type Serverless struct {
 	ColdStartMs   float64 `json:"cold_start_ms"`
 	IdleTimeoutMs float64 `json:"idle_timeout_ms"`
 	MaxInstances  int     `json:"max_instances"`
+}
+
+// Network adds latency to every hop between the gateway and the product
+// service, each way: a fixed delay plus exponential jitter of the given mean.
+// Hops are ~0.5 ms without it.
+type Network struct {
+	AddedMs  float64 `json:"added_ms"`
+	JitterMs float64 `json:"jitter_ms"`
 }
 
 // DBConfig is how the product service reads a product page: the product
@@ -284,6 +293,9 @@ func (c Config) Validate() error {
 	}
 	if f := c.Faults; !(f.LeakMsPerMin >= 0 && f.LeakMsPerMin <= 60_000) {
 		errs = append(errs, fmt.Errorf("faults.leak_ms_per_min must be in [0, 60000], got %v", f.LeakMsPerMin))
+	}
+	if n := c.Network; !(n.AddedMs >= 0 && n.AddedMs <= 60_000 && n.JitterMs >= 0 && n.JitterMs <= 60_000) {
+		errs = append(errs, fmt.Errorf("network.added_ms and .jitter_ms must be in [0, 60000], got %v and %v", n.AddedMs, n.JitterMs))
 	}
 	if c.DB.RelatedItems < 1 || c.DB.RelatedItems > 100 {
 		errs = append(errs, fmt.Errorf("db.related_items must be in [1, 100], got %d", c.DB.RelatedItems))

@@ -17,6 +17,17 @@ func (s *Shop) gcDelay(r int) float64 {
 	return 0
 }
 
+// hop draws one network hop between the gateway and the product service.
+// Jitter is drawn only when set, so the random stream of a shop without it
+// stays as it was.
+func (s *Shop) hop() float64 {
+	d := s.model.hop.sample(s.rng) + s.cfg.Network.AddedMs/1000
+	if j := s.cfg.Network.JitterMs; j > 0 {
+		d += s.rng.ExpFloat64() * j / 1000
+	}
+	return d
+}
+
 // leak is the extra work a growing heap costs per request, the longer the
 // leak has run.
 func (s *Shop) leak() float64 {

@@ -95,3 +95,17 @@ func TestPartitionEndsInTimeouts(t *testing.T) {
 		t.Errorf("mean latency %.3f s, want the 1 s timeout", n)
 	}
 }
+
+// TestNetworkLatency: 20 ms each way plus 5 ms mean jitter each way adds
+// ~50 ms to every answer at the gateway.
+func TestNetworkLatency(t *testing.T) {
+	base, _ := New(lightShop(func(*Config) {}), nil)
+	base.Advance(120 * time.Second)
+	slow, _ := New(lightShop(func(c *Config) { c.Network = Network{AddedMs: 20, JitterMs: 5} }), nil)
+	slow.Advance(120 * time.Second)
+	extra := meanLatency(t, slow, "gateway") - meanLatency(t, base, "gateway")
+	t.Logf("network: +%.1f ms at the gateway", extra*1000)
+	if math.Abs(extra-0.050) > 0.003 {
+		t.Errorf("20 ms + 5 ms jitter each way added %.1f ms, want ~50", extra*1000)
+	}
+}

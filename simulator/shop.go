@@ -450,7 +450,7 @@ func (s *Shop) send(i int32) {
 			t = connectTimeoutMs
 		}
 	} else {
-		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evAtProduct, i, 0)
+		s.eng.schedule(s.eng.now+s.hop(), evAtProduct, i, 0)
 	}
 	if t > 0 {
 		s.eng.schedule(s.eng.now+t/1000, evTimeout, i, timerTag(r))
@@ -571,13 +571,13 @@ func (s *Shop) atProduct(i int32) {
 	if r < 0 { // serverless, at its instance limit
 		s.m.throttled.Inc()
 		s.reqs[i].code = 429
-		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+		s.eng.schedule(s.eng.now+s.hop(), evResponse, i, 0)
 		return
 	}
 	if r == 0 && s.cfg.Faults.ProductDown {
 		// Crashed: the connection is refused, nothing reaches the service.
 		s.reqs[i].code = 503
-		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+		s.eng.schedule(s.eng.now+s.hop(), evResponse, i, 0)
 		return
 	}
 	s.reqs[i].atProduct = s.eng.now
@@ -596,7 +596,7 @@ func (s *Shop) atProduct(i int32) {
 		s.m.product503.Inc()
 		s.m.productLat.Observe(0)
 		s.reqs[i].code = 503
-		s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+		s.eng.schedule(s.eng.now+s.hop(), evResponse, i, 0)
 	}
 }
 
@@ -747,7 +747,7 @@ func (s *Shop) productDone(i int32) {
 		s.m.productOK.Inc()
 	}
 	s.m.productLat.Observe(s.eng.now - s.reqs[i].atProduct)
-	s.eng.schedule(s.eng.now+s.model.hop.sample(s.rng), evResponse, i, 0)
+	s.eng.schedule(s.eng.now+s.hop(), evResponse, i, 0)
 	s.drainProduct(r)
 	if st := &s.products[r]; s.cfg.Serverless.Enabled && st.busy+st.q.n == 0 {
 		st.gen++
