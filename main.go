@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/archscope/archscope/app"
+	"github.com/archscope/archscope/collectors"
 )
 
 func main() {
@@ -64,6 +65,7 @@ func serve(args []string, stderr io.Writer) error {
 	data := fs.String("data", "", "data directory for the history (default: per-user data directory)")
 	noDemo := fs.Bool("no-demo", false, "do not run the demo shop")
 	token := fs.String("token", "", "bearer token required for changes (generated when listening beyond loopback)")
+	config := fs.String("config", "", "a prometheus.yml whose scrape_configs (static_configs) to scrape besides the demo")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,8 +77,20 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	var targets []collectors.Target
+	if *config != "" {
+		var warnings []string
+		targets, warnings, err = collectors.LoadConfig(*config)
+		for _, w := range warnings {
+			logger.Warn("config: "+w, "file", *config)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	a, err := app.New(app.Options{
 		Addr: *addr, DataDir: *data, NoDemo: *noDemo, Token: *token, Assets: assets, Logger: logger,
+		Targets: targets,
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +49,8 @@ type Options struct {
 	ExtraOrigins []string
 	// ScrapeInterval of the demo target; default 1s.
 	ScrapeInterval time.Duration
+	// Targets are scraped besides the demo (from --config).
+	Targets []scrape.Target
 }
 
 // App is a running archscope: storage, demo shop, scrape loops, query engine
@@ -222,7 +225,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	})
-	var targets []scrape.Target
+	targets := slices.Clone(a.opts.Targets)
 	if a.shop != nil {
 		g.Go(func() error { return a.shop.Run(ctx) })
 		g.Go(func() error { return a.watchShop(ctx) })

@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/archscope/archscope/collectors"
 	"github.com/archscope/archscope/simulator"
 )
 
@@ -343,4 +345,33 @@ func TestShopsOwnChangesAreAnnotated(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatal("the autoscaler's first scale-up was never annotated")
+}
+
+// TestConfiguredTargetsAreScraped: targets from a prometheus.yml are
+// scraped like the demo and listed by /api/v1/targets in Prometheus' shape.
+func TestConfiguredTargetsAreScraped(t *testing.T) {
+	exporter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, "team_queue_depth 7\n")
+	}))
+	defer exporter.Close()
+	targets, _, err := collectors.ParseConfig([]byte("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: team\n    static_configs: [{targets: ['" +
+		strings.TrimPrefix(exporter.URL, "http://") + "'], labels: {env: prod}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := run(t, Options{NoDemo: true, Targets: targets})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		code, pr := get(t, a.URL()+"/api/v1/query?query=team_queue_depth")
+		if code == 200 && strings.Contains(string(pr.Data), `"env":"prod"`) && strings.Contains(string(pr.Data), `"7"`) {
+			_, tp := get(t, a.URL()+"/api/v1/targets")
+			if !strings.Contains(string(tp.Data), `"scrapePool":"team"`) || !strings.Contains(string(tp.Data), `"health":"up"`) {
+				t.Errorf("/api/v1/targets: %s", tp.Data)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the configured target's sample never reached the query API")
 }
