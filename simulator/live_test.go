@@ -84,32 +84,9 @@ func TestRunLiveWithConcurrentKnobsAndScrapes(t *testing.T) {
 	if v := s.Elapsed(); v > wall {
 		t.Errorf("virtual time %v ran ahead of the %v of wall time at speed 1", v, wall)
 	}
-	if n := gatewayRequests(t, s); n == 0 {
+	if n := sumOf(t, s, "shop_requests_total", "service", "gateway"); n == 0 {
 		t.Errorf("after %v of virtual time the gateway had answered no requests", s.Elapsed())
 	}
-}
-
-// gatewayRequests sums shop_requests_total{service="gateway"} over codes.
-func gatewayRequests(t *testing.T, s *Shop) float64 {
-	t.Helper()
-	mfs, err := s.m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != "shop_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "service" && l.GetValue() == "gateway" {
-					total += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return total
 }
 
 // TestLatencyHistogramIsClassicAndNative: the latency histogram carries the

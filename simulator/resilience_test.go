@@ -66,26 +66,9 @@ func joinKV(kv []string) string {
 // sumOf adds every series of a counter matching the label pairs.
 func sumOf(t *testing.T, s *Shop, name string, kv ...string) float64 {
 	t.Helper()
-	mfs, err := s.m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i < len(kv); i += 2 {
-				if !hasLabel(m, kv[i], kv[i+1]) {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				total += m.Counter.GetValue()
-			}
-		}
+	for _, m := range matching(t, s, name, kv...) {
+		total += m.GetCounter().GetValue()
 	}
 	return total
 }

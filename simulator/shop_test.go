@@ -24,10 +24,27 @@ func exposition(t *testing.T, s *Shop) string {
 // gauge's value, or for a histogram its sample count and sum.
 func metric(t *testing.T, s *Shop, name string, kv ...string) (value, sum float64) {
 	t.Helper()
+	for _, m := range matching(t, s, name, kv...) {
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), 0
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), 0
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), m.Histogram.GetSampleSum()
+		}
+	}
+	return 0, 0
+}
+
+// matching returns the series of a metric whose labels include the pairs.
+func matching(t *testing.T, s *Shop, name string, kv ...string) []*dto.Metric {
+	t.Helper()
 	mfs, err := s.m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -39,17 +56,10 @@ func metric(t *testing.T, s *Shop, name string, kv ...string) (value, sum float6
 					continue next
 				}
 			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue(), 0
-			case m.Gauge != nil:
-				return m.Gauge.GetValue(), 0
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount()), m.Histogram.GetSampleSum()
-			}
+			out = append(out, m)
 		}
 	}
-	return 0, 0
+	return out
 }
 
 func hasLabel(m *dto.Metric, name, value string) bool {
