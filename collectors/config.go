@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -37,6 +38,9 @@ type ScrapeConfig struct {
 	Scheme         string              `yaml:"scheme"`
 	Params         map[string][]string `yaml:"params"`
 	StaticConfigs  []StaticConfig      `yaml:"static_configs"`
+	// MetricRelabelConfigs rewrite or drop scraped series before storage,
+	// with Prometheus' own relabel rules.
+	MetricRelabelConfigs []*relabel.Config `yaml:"metric_relabel_configs"`
 }
 
 // StaticConfig is a list of host:port targets sharing labels.
@@ -56,7 +60,7 @@ const (
 var (
 	knownTop    = []string{"global", "scrape_configs"}
 	knownGlobal = []string{"scrape_interval", "scrape_timeout"}
-	knownScrape = []string{"job_name", "scrape_interval", "scrape_timeout", "metrics_path", "scheme", "params", "static_configs"}
+	knownScrape = []string{"job_name", "scrape_interval", "scrape_timeout", "metrics_path", "scheme", "params", "static_configs", "metric_relabel_configs"}
 	knownStatic = []string{"targets", "labels"}
 )
 
@@ -187,6 +191,14 @@ func (c Config) targets() ([]Target, error) {
 		if !strings.HasPrefix(metricsPath, "/") {
 			return nil, fmt.Errorf("%s: metrics_path %q must start with /", where, metricsPath)
 		}
+		for k, rc := range sc.MetricRelabelConfigs {
+			if rc == nil {
+				return nil, fmt.Errorf("%s: metric_relabel_configs[%d] is empty", where, k)
+			}
+			if err := rc.Validate(model.UTF8Validation); err != nil {
+				return nil, fmt.Errorf("%s: metric_relabel_configs[%d]: %w", where, k, err)
+			}
+		}
 		query := url.Values(sc.Params).Encode()
 		for j, st := range sc.StaticConfigs {
 			for _, host := range st.Targets {
@@ -197,6 +209,7 @@ func (c Config) targets() ([]Target, error) {
 				t := Target{
 					Job: sc.JobName, URL: u.String(), Labels: st.Labels,
 					Interval: time.Duration(interval), Timeout: time.Duration(timeout),
+					MetricRelabel: sc.MetricRelabelConfigs,
 				}
 				if _, err := t.withDefaults(); err != nil {
 					return nil, fmt.Errorf("%s: static_configs[%d]: %w", where, j, err)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 func TestLoadConfigReadsAPrometheusYml(t *testing.T) {
@@ -75,4 +77,44 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMetricRelabelConfigs: a prometheus.yml's metric_relabel_configs reach
+// the target and act on scraped series as in Prometheus: here dropping the
+// go_* series and renaming a label, with the before and after counts.
+func TestMetricRelabelConfigs(t *testing.T) {
+	targets, _, err := LoadConfig("testdata/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(targets[1].MetricRelabel); targets[1].Job != "node" || n != 1 {
+		t.Fatalf("node target has %d metric relabel configs, want 1", n)
+	}
+	more, _, err := ParseConfig([]byte(`scrape_configs:
+  - job_name: a
+    static_configs: [{targets: ['h:1']}]
+    metric_relabel_configs:
+      - {source_labels: [__name__], regex: 'go_.*', action: drop}
+      - {source_labels: [code], target_label: status}
+      - {regex: code, action: labeldrop}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newParser()
+	p.relabel = more[0].MetricRelabel
+	body := "go_goroutines 12\ngo_threads 7\nhttp_requests_total{code=\"200\"} 5\n"
+	out, err := p.parse(nil, []byte(body), "text/plain; version=0.0.4", 1000, labels.FromStrings("job", "a", "instance", "h:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.seen != 3 || len(out) != 1 {
+		t.Fatalf("%d series seen, %d kept; want 3 and 1 (the go_* dropped)", p.seen, len(out))
+	}
+	if l := out[0].Labels; l.Get("status") != "200" || l.Has("code") || l.Get("__name__") != "http_requests_total" {
+		t.Errorf("relabelled series %v, want status=\"200\" and no code label", l)
+	}
+	if _, _, err := ParseConfig([]byte("scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h:1']}]\n    metric_relabel_configs: [{action: replace}]\n")); err == nil || !strings.Contains(err.Error(), "metric_relabel_configs[0]") {
+		t.Errorf("a replace without target_label: %v, want an error naming metric_relabel_configs[0]", err)
+	}
 }

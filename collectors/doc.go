@@ -15,10 +15,12 @@
 // target's extra labels; a scraped label that clashes with one of those is
 // kept as exported_<name>. Classic histograms and summaries arrive as their
 // _bucket, _sum and _count (and quantile) series, as Prometheus stores them.
-// Like Prometheus, each scrape also writes up, scrape_duration_seconds and
-// scrape_samples_scraped, all in the same Append. A scrape is all or nothing:
-// any failure (refused connection, non-2xx status, timeout, oversized body,
-// parse error) stores only those three series, with up = 0, and the target's
+// Like Prometheus, each scrape also writes up, scrape_duration_seconds,
+// scrape_samples_scraped and scrape_samples_post_metric_relabeling (after the
+// target's metric_relabel_configs), all in the same Append. A scrape is all
+// or nothing: any failure (refused connection, non-2xx status, timeout,
+// oversized body, parse error) stores only those four series, with up = 0,
+// and the target's
 // TargetHealth says what went wrong and where. Other targets are unaffected.
 //
 // The demo shop is scraped exactly like any other target.

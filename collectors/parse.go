@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/model/textparse"
 
 	"github.com/archscope/archscope/storage"
@@ -17,10 +18,14 @@ type parser struct {
 	symbols *labels.SymbolTable
 	builder labels.ScratchBuilder
 	scraped labels.Labels
+
+	relabel []*relabel.Config // metric_relabel_configs
+	rb      *labels.Builder   // for relabel
+	seen    int               // series in the last body, before relabelling
 }
 
 func newParser() *parser {
-	return &parser{symbols: labels.NewSymbolTable(), builder: labels.NewScratchBuilder(16)}
+	return &parser{symbols: labels.NewSymbolTable(), builder: labels.NewScratchBuilder(16), rb: labels.NewBuilder(labels.EmptyLabels())}
 }
 
 // parse appends to out one sample per series in body, stamped ts and
@@ -32,6 +37,7 @@ func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts
 		return out, fmt.Errorf("content type: %w", err)
 	}
 	start := len(out)
+	p.seen = 0
 	for {
 		entry, err := tp.Next()
 		if errors.Is(err, io.EOF) {
@@ -58,6 +64,17 @@ func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts
 		})
 		target.Range(func(l labels.Label) { p.builder.Add(l.Name, l.Value) })
 		p.builder.Sort()
-		out = append(out, storage.Sample{Labels: p.builder.Labels(), T: ts, V: v})
+		p.seen++
+		lset := p.builder.Labels()
+		if len(p.relabel) > 0 {
+			p.rb.Reset(lset)
+			if !relabel.ProcessBuilder(p.rb, p.relabel...) {
+				continue // dropped by metric_relabel_configs
+			}
+			if lset = p.rb.Labels(); lset.Get(labels.MetricName) == "" {
+				continue // relabelled to no name: nothing to store it as
+			}
+		}
+		out = append(out, storage.Sample{Labels: lset, T: ts, V: v})
 	}
 }

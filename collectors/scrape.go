@@ -79,6 +79,7 @@ func newLoop(t Target, client *http.Client, app Appender, logger *slog.Logger, m
 		Job: t.Job, Instance: t.instance(), ScrapeURL: t.URL, Labels: l.labels.Map(),
 		Health: HealthUnknown, Interval: t.Interval, Timeout: t.Timeout,
 	}
+	l.parser.relabel = t.MetricRelabel
 	return l
 }
 
@@ -130,17 +131,18 @@ func (l *loop) scrapeOnce(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // shutting down: this scrape neither failed nor happened
 	}
-	scraped := len(l.samples)
+	scraped, kept := l.parser.seen, len(l.samples)
 	dur := time.Since(start)
 	up := 1.0
 	if err != nil {
-		up, scraped = 0, 0
+		up, scraped, kept = 0, 0, 0
 		l.samples = l.samples[:0]
 	}
 	l.samples = append(l.samples,
 		l.synthetic("up", ts, up),
 		l.synthetic("scrape_duration_seconds", ts, dur.Seconds()),
 		l.synthetic("scrape_samples_scraped", ts, float64(scraped)),
+		l.synthetic("scrape_samples_post_metric_relabeling", ts, float64(kept)),
 	)
 	if aerr := l.app.Append(l.samples); aerr != nil {
 		err = errors.Join(err, fmt.Errorf("store: %w", aerr))

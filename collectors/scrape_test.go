@@ -192,9 +192,13 @@ func TestScrapeClientGolangRegistry(t *testing.T) {
 			t.Errorf("%s%v = %v (found %v), want %v", tc.name, tc.kv, got, ok, tc.want)
 		}
 	}
-	// 1 counter + 1 gauge + 3 buckets, sum and count = 7, then up, duration, samples.
-	if n, _ := value(b, "scrape_samples_scraped"); n != 7 || len(b) != 10 {
-		t.Errorf("scrape_samples_scraped = %v in a batch of %d; want 7 scraped and 10 stored", n, len(b))
+	// 1 counter + 1 gauge + 3 buckets, sum and count = 7, then up, duration,
+	// samples scraped and samples kept after metric relabelling.
+	if n, _ := value(b, "scrape_samples_scraped"); n != 7 || len(b) != 11 {
+		t.Errorf("scrape_samples_scraped = %v in a batch of %d; want 7 scraped and 11 stored", n, len(b))
+	}
+	if n, _ := value(b, "scrape_samples_post_metric_relabeling"); n != 7 {
+		t.Errorf("scrape_samples_post_metric_relabeling = %v with no relabelling, want 7", n)
 	}
 	if d, ok := value(b, "scrape_duration_seconds"); !ok || d <= 0 || d > 1 {
 		t.Errorf("scrape_duration_seconds = %v (found %v), want a small positive number", d, ok)
@@ -305,8 +309,8 @@ func TestBrokenTargetsAreDownAndIsolated(t *testing.T) {
 			t.Errorf("%s: health %s, lastError %q; want down with %q and the URL", h.Job, h.Health, h.LastError, want[h.Job])
 		}
 		b := rec.last(h.Job)
-		if up, ok := value(b, "up"); !ok || up != 0 || len(b) != 3 {
-			t.Errorf("%s: stored up=%v (found %v) and %d samples, want up=0 and only the 3 synthetic ones", h.Job, up, ok, len(b))
+		if up, ok := value(b, "up"); !ok || up != 0 || len(b) != 4 {
+			t.Errorf("%s: stored up=%v (found %v) and %d samples, want up=0 and only the 4 synthetic ones", h.Job, up, ok, len(b))
 		}
 		if n, ok := value(b, "scrape_samples_scraped"); !ok || n != 0 {
 			t.Errorf("%s: scrape_samples_scraped = %v (found %v), want 0", h.Job, n, ok)

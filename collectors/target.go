@@ -1,6 +1,8 @@
 package collectors
 
 import (
+	"github.com/prometheus/prometheus/model/relabel"
+
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,6 +18,9 @@ type Target struct {
 	Interval time.Duration     // default 1s
 	Timeout  time.Duration     // default 0.9 × Interval; never more than Interval
 	Labels   map[string]string // extra target labels; not job, instance or __name__
+	// MetricRelabel is applied to every scraped series before it is stored,
+	// as Prometheus' metric_relabel_configs (drop, keep, replace, …).
+	MetricRelabel []*relabel.Config
 }
 
 // Defaults for a Target's zero fields.
