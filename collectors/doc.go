@@ -20,8 +20,7 @@
 // target's metric_relabel_configs), all in the same Append. A scrape is all
 // or nothing: any failure (refused connection, non-2xx status, timeout,
 // oversized body, parse error) stores only those four series, with up = 0,
-// and the target's
-// TargetHealth says what went wrong and where. Other targets are unaffected.
+// and the target's TargetHealth says what went wrong and where. Other targets are unaffected.
 //
 // The demo shop is scraped exactly like any other target.
 package collectors
