@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"go.yaml.in/yaml/v3"
 )
@@ -38,6 +39,10 @@ type ScrapeConfig struct {
 	Scheme         string              `yaml:"scheme"`
 	Params         map[string][]string `yaml:"params"`
 	StaticConfigs  []StaticConfig      `yaml:"static_configs"`
+	// RelabelConfigs rewrite or drop targets before scraping, on the labels
+	// Prometheus gives them (__address__, __scheme__, __metrics_path__,
+	// __param_<name>, job and the static labels).
+	RelabelConfigs []*relabel.Config `yaml:"relabel_configs"`
 	// MetricRelabelConfigs rewrite or drop scraped series before storage,
 	// with Prometheus' own relabel rules.
 	MetricRelabelConfigs []*relabel.Config `yaml:"metric_relabel_configs"`
@@ -60,7 +65,7 @@ const (
 var (
 	knownTop    = []string{"global", "scrape_configs"}
 	knownGlobal = []string{"scrape_interval", "scrape_timeout"}
-	knownScrape = []string{"job_name", "scrape_interval", "scrape_timeout", "metrics_path", "scheme", "params", "static_configs", "metric_relabel_configs"}
+	knownScrape = []string{"job_name", "scrape_interval", "scrape_timeout", "metrics_path", "scheme", "params", "static_configs", "relabel_configs", "metric_relabel_configs"}
 	knownStatic = []string{"targets", "labels"}
 )
 
@@ -143,6 +148,52 @@ func child(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// targetFor builds one target from the labels Prometheus gives a discovered
+// target, after the job's relabel_configs: keep is false if they dropped it.
+func targetFor(sc ScrapeConfig, scheme, metricsPath, host string, static map[string]string) (t Target, keep bool, err error) {
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	lb.Set(model.AddressLabel, host)
+	lb.Set(model.SchemeLabel, scheme)
+	lb.Set(model.MetricsPathLabel, metricsPath)
+	for k, v := range sc.Params {
+		if len(v) > 0 {
+			lb.Set(model.ParamLabelPrefix+k, v[0])
+		}
+	}
+	lb.Set(model.JobLabel, sc.JobName)
+	for k, v := range static {
+		lb.Set(k, v)
+	}
+	if len(sc.RelabelConfigs) > 0 && !relabel.ProcessBuilder(lb, sc.RelabelConfigs...) {
+		return t, false, nil
+	}
+	lset := lb.Labels()
+	addr := lset.Get(model.AddressLabel)
+	if addr == "" || strings.Contains(addr, "/") {
+		return t, false, fmt.Errorf("target %q: __address__ %q after relabelling is not host:port", host, addr)
+	}
+	params := url.Values{}
+	for k, v := range sc.Params {
+		params[k] = append([]string(nil), v...)
+	}
+	t = Target{Job: lset.Get(model.JobLabel), Instance: lset.Get(model.InstanceLabel), Labels: map[string]string{}}
+	lset.Range(func(l labels.Label) {
+		switch {
+		case strings.HasPrefix(l.Name, model.ParamLabelPrefix):
+			params.Set(strings.TrimPrefix(l.Name, model.ParamLabelPrefix), l.Value)
+		case strings.HasPrefix(l.Name, model.ReservedLabelPrefix), l.Name == model.JobLabel, l.Name == model.InstanceLabel:
+		default:
+			t.Labels[l.Name] = l.Value
+		}
+	})
+	if t.Instance == "" {
+		t.Instance = addr
+	}
+	u := url.URL{Scheme: lset.Get(model.SchemeLabel), Host: addr, Path: path.Clean(lset.Get(model.MetricsPathLabel)), RawQuery: params.Encode()}
+	t.URL = u.String()
+	return t, true, nil
+}
+
 // targets applies the defaults and checks every job, as Prometheus does.
 func (c Config) targets() ([]Target, error) {
 	g := c.Global
@@ -191,26 +242,30 @@ func (c Config) targets() ([]Target, error) {
 		if !strings.HasPrefix(metricsPath, "/") {
 			return nil, fmt.Errorf("%s: metrics_path %q must start with /", where, metricsPath)
 		}
-		for k, rc := range sc.MetricRelabelConfigs {
-			if rc == nil {
-				return nil, fmt.Errorf("%s: metric_relabel_configs[%d] is empty", where, k)
-			}
-			if err := rc.Validate(model.UTF8Validation); err != nil {
-				return nil, fmt.Errorf("%s: metric_relabel_configs[%d]: %w", where, k, err)
+		for name, rcs := range map[string][]*relabel.Config{"relabel_configs": sc.RelabelConfigs, "metric_relabel_configs": sc.MetricRelabelConfigs} {
+			for k, rc := range rcs {
+				if rc == nil {
+					return nil, fmt.Errorf("%s: %s[%d] is empty", where, name, k)
+				}
+				if err := rc.Validate(model.UTF8Validation); err != nil {
+					return nil, fmt.Errorf("%s: %s[%d]: %w", where, name, k, err)
+				}
 			}
 		}
-		query := url.Values(sc.Params).Encode()
 		for j, st := range sc.StaticConfigs {
 			for _, host := range st.Targets {
 				if strings.Contains(host, "/") || host == "" {
 					return nil, fmt.Errorf("%s: static_configs[%d]: target %q must be host:port, without a scheme or path", where, j, host)
 				}
-				u := url.URL{Scheme: scheme, Host: host, Path: path.Clean(metricsPath), RawQuery: query}
-				t := Target{
-					Job: sc.JobName, URL: u.String(), Labels: st.Labels,
-					Interval: time.Duration(interval), Timeout: time.Duration(timeout),
-					MetricRelabel: sc.MetricRelabelConfigs,
+				t, keep, err := targetFor(sc, scheme, metricsPath, host, st.Labels)
+				if err != nil {
+					return nil, fmt.Errorf("%s: static_configs[%d]: %w", where, j, err)
 				}
+				if !keep {
+					continue // dropped by relabel_configs
+				}
+				t.Interval, t.Timeout = time.Duration(interval), time.Duration(timeout)
+				t.MetricRelabel = sc.MetricRelabelConfigs
 				if _, err := t.withDefaults(); err != nil {
 					return nil, fmt.Errorf("%s: static_configs[%d]: %w", where, j, err)
 				}

@@ -33,9 +33,13 @@ func TestLoadConfigReadsAPrometheusYml(t *testing.T) {
 			t.Errorf("target %d = %+v, want %+v", i, g, w)
 		}
 	}
+	// relabel_configs copied __address__ into host.
+	if h := targets[2].Labels["host"]; h != "10.0.0.2:9100" {
+		t.Errorf("node target's host label %q, want its address from relabel_configs", h)
+	}
 	all := strings.Join(warnings, "\n")
 	for _, field := range []string{"global.evaluation_interval", "global.external_labels", "rule_files",
-		"scrape_configs[1].honor_labels", "scrape_configs[1].relabel_configs", "scrape_configs[3].kubernetes_sd_configs"} {
+		"scrape_configs[1].honor_labels", "scrape_configs[3].kubernetes_sd_configs"} {
 		if !strings.Contains(all, field+" is not supported yet") {
 			t.Errorf("no warning for %s in:\n%s", field, all)
 		}
@@ -116,5 +120,38 @@ func TestMetricRelabelConfigs(t *testing.T) {
 	}
 	if _, _, err := ParseConfig([]byte("scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h:1']}]\n    metric_relabel_configs: [{action: replace}]\n")); err == nil || !strings.Contains(err.Error(), "metric_relabel_configs[0]") {
 		t.Errorf("a replace without target_label: %v, want an error naming metric_relabel_configs[0]", err)
+	}
+}
+
+// TestRelabelConfigsShapeTargets: relabel_configs act on the labels
+// Prometheus gives a target: drop one by address, rename the instance, move
+// the metrics path and set a URL parameter.
+func TestRelabelConfigsShapeTargets(t *testing.T) {
+	targets, _, err := ParseConfig([]byte(`scrape_configs:
+  - job_name: web
+    static_configs: [{targets: ['a:80', 'b:80', 'skip:80'], labels: {team: shop}}]
+    relabel_configs:
+      - {source_labels: [__address__], regex: 'skip:.*', action: drop}
+      - {source_labels: [__address__], regex: '(.*):80', target_label: instance, replacement: '${1}.internal'}
+      - {target_label: __metrics_path__, replacement: /stats}
+      - {target_label: __param_format, replacement: prometheus}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) != 2 {
+		t.Fatalf("%d targets, want 2 (skip:80 dropped): %+v", len(targets), targets)
+	}
+	for i, want := range []struct{ url, instance string }{
+		{"http://a:80/stats?format=prometheus", "a.internal"},
+		{"http://b:80/stats?format=prometheus", "b.internal"},
+	} {
+		g := targets[i]
+		if g.URL != want.url || g.instance() != want.instance || g.Labels["team"] != "shop" || g.Job != "web" {
+			t.Errorf("target %d: %+v (instance %q), want %s as %s with team=shop", i, g, g.instance(), want.url, want.instance)
+		}
+		if _, err := g.withDefaults(); err != nil {
+			t.Errorf("target %d would be refused by Run: %v", i, err)
+		}
 	}
 }

@@ -18,6 +18,7 @@ type Target struct {
 	Interval time.Duration     // default 1s
 	Timeout  time.Duration     // default 0.9 × Interval; never more than Interval
 	Labels   map[string]string // extra target labels; not job, instance or __name__
+	Instance string            // the instance label; default the URL's host:port
 	// MetricRelabel is applied to every scraped series before it is stored,
 	// as Prometheus' metric_relabel_configs (drop, keep, replace, …).
 	MetricRelabel []*relabel.Config
@@ -72,6 +73,9 @@ func (t Target) withDefaults() (Target, error) {
 
 // instance is the target's instance label: the URL's host:port.
 func (t Target) instance() string {
+	if t.Instance != "" {
+		return t.Instance
+	}
 	u, err := url.Parse(t.URL)
 	if err != nil {
 		return t.URL // unreachable after withDefaults
