@@ -34,6 +34,7 @@ type metrics struct {
 	breakerState, desiredReplicas                             prometheus.Gauge
 	scaleEvents                                               *prometheus.CounterVec
 	edges                                                     *prometheus.GaugeVec
+	edgeCache                                                 prometheus.Gauge
 	scheduledChanges, coldStarts, throttled                   prometheus.Counter
 	gatewayLat, productLat, dbLat                             prometheus.Observer
 	gatewayInFlight, productInFlight, dbInFlight              prometheus.Gauge
@@ -145,6 +146,10 @@ func newMetrics() *metrics {
 	m.productLat = m.latency.WithLabelValues("product", routeProduct)
 	m.dbLat = m.latency.WithLabelValues("db", routeDB)
 	m.gatewayInFlight = m.inFlight.WithLabelValues("gateway")
+	m.edges.WithLabelValues("client", "gateway").Set(1)
+	m.edges.WithLabelValues("gateway", "product").Set(1)
+	m.edges.WithLabelValues("product", "db").Set(1)
+	m.edgeCache = m.edges.WithLabelValues("product", "cache") // the one edge a knob switches
 	m.productInFlight = m.inFlight.WithLabelValues("product")
 	m.dbInFlight = m.inFlight.WithLabelValues("db")
 	m.productReplicas = m.replicas.WithLabelValues("product")

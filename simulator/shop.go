@@ -835,9 +835,6 @@ func (s *Shop) updateGauges() {
 	s.m.productInFlight.Set(float64(inProduct))
 	s.m.productReplicas.Set(float64(s.liveReplicas()))
 	s.db.flush(s.cfg.DBConnections)
-	s.m.edges.WithLabelValues("client", "gateway").Set(1)
-	s.m.edges.WithLabelValues("gateway", "product").Set(1)
-	s.m.edges.WithLabelValues("product", "cache").Set(b2f(s.cfg.Cache.Enabled))
-	s.m.edges.WithLabelValues("product", "db").Set(1)
+	s.m.edgeCache.Set(b2f(s.cfg.Cache.Enabled))
 	s.m.dbInFlight.Set(float64(s.db.busy + s.db.q.n))
 }
