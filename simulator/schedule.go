@@ -63,8 +63,7 @@ func patched(cfg Config, patch map[string]any) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	next := cfg
-	next.Schedule = slicesClone(cfg.Schedule)
+	next := cfg.clone() // decoding into shared slices would change cfg itself
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&next); err != nil {
@@ -73,7 +72,7 @@ func patched(cfg Config, patch map[string]any) (Config, error) {
 	return next, nil
 }
 
-func slicesClone(c []Change) []Change {
+func cloneChanges(c []Change) []Change {
 	out := make([]Change, len(c))
 	for i, ch := range c {
 		out[i] = Change{AtS: ch.AtS, DurationS: ch.DurationS, Set: cloneMap(ch.Set)}
@@ -100,7 +99,7 @@ func cloneMap(m map[string]any) map[string]any {
 func (c Config) clone() Config {
 	c.Load.Stages = append([]Stage(nil), c.Load.Stages...)
 	if len(c.Schedule) > 0 {
-		c.Schedule = slicesClone(c.Schedule)
+		c.Schedule = cloneChanges(c.Schedule)
 	} else {
 		c.Schedule = nil
 	}

@@ -67,3 +67,21 @@ func TestScheduleIsCheckedWhenSet(t *testing.T) {
 		t.Error("a refused schedule was kept")
 	}
 }
+
+// TestRefusedChangeLeavesConfigAlone: a change whose patch decodes into the
+// config's own slices must not alter the config when it is then refused.
+func TestRefusedChangeLeavesConfigAlone(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Load.Stages = []Stage{{DurationS: 10, TargetRate: 100}}
+	bad := map[string]any{"load": map[string]any{"stages": []any{map[string]any{"duration_s": -1, "target_rate": 5}}}}
+	next, err := patched(cfg, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Validate() == nil {
+		t.Fatal("a stage of -1 s validated")
+	}
+	if cfg.Load.Stages[0] != (Stage{DurationS: 10, TargetRate: 100}) {
+		t.Errorf("patching a copy changed the original's stages to %+v", cfg.Load.Stages)
+	}
+}
