@@ -285,6 +285,9 @@ func (a *App) handleSeries(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("no match[] parameter provided")
 	}
 	if err != nil {
+		if q != nil {
+			q.Close()
+		}
 		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
 		return
 	}
