@@ -59,18 +59,18 @@ func run(args []string, stderr io.Writer) error {
 }
 
 func serve(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:7777", "listen address; beyond loopback, changes need --token")
-	data := fs.String("data", "", "data directory for the history (default: per-user data directory)")
-	noDemo := fs.Bool("no-demo", false, "do not run the demo shop")
-	token := fs.String("token", "", "bearer token required for changes (generated when listening beyond loopback)")
-	config := fs.String("config", "", "a prometheus.yml whose scrape_configs (static_configs) to scrape besides the demo")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	addr := flags.String("addr", "127.0.0.1:7777", "listen address; beyond loopback, changes need --token")
+	data := flags.String("data", "", "data directory for the history (default: per-user data directory)")
+	noDemo := flags.Bool("no-demo", false, "do not run the demo shop")
+	token := flags.String("token", "", "bearer token required for changes (generated when listening beyond loopback)")
+	config := flags.String("config", "", "a prometheus.yml whose scrape_configs (static_configs) to scrape besides the demo")
+	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	if flags.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", flags.Arg(0))
 	}
 	assets, err := frontendAssets()
 	if err != nil {
