@@ -13,7 +13,7 @@ import (
 // bring utilisation back near the target; when the load falls it must
 // give them back. Asserted by sign and rough size.
 func TestAutoscalerFollowsLoad(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.Cache.Enabled = true
 	cfg.DBConnections = 50
 	cfg.ProductWorkers = 4

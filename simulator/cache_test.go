@@ -8,7 +8,7 @@ import (
 // TestCacheDownIsLikeNoCache: a cache that answers nothing sends every
 // lookup to the database, as if there were no cache.
 func TestCacheDownIsLikeNoCache(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.Cache.Enabled = true
 	cfg.Faults.CacheDown = true
 	_, d := measure(t, cfg, 20*time.Second, 60*time.Second)
@@ -25,7 +25,7 @@ func TestCacheDownIsLikeNoCache(t *testing.T) {
 // below the no-expiry one and expirations are counted.
 func TestCacheTTLCostsHits(t *testing.T) {
 	ratio := func(ttl float64) (float64, float64) {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Cache.Enabled = true
 		cfg.Cache.TTLMs = ttl
 		_, d := measure(t, cfg, 30*time.Second, 60*time.Second)
@@ -50,7 +50,7 @@ func TestCacheTTLCostsHits(t *testing.T) {
 // coalescing cannot help.)
 func TestCoalescingTamesAStampede(t *testing.T) {
 	run := func(coalesce bool) (queries, coalesced, okShare float64) {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Cache.Enabled, cfg.Cache.Coalesce, cfg.Cache.TTLMs = true, coalesce, 2000
 		cfg.DB.Index = false
 		cfg.ProductWorkers, cfg.ProductQueue, cfg.DBConnections = 200, 200, 100

@@ -29,6 +29,116 @@ type Config struct {
 	Load            Load        `json:"load"`
 	Schedule        []Change    `json:"schedule"`
 	Faults          Faults      `json:"faults"`
+
+	Topology string        `json:"topology"` // "microservices" (the default) or "monolith"
+	Monolith ServiceConfig `json:"monolith"` // the one process every service runs in, when topology is monolith
+	Services Services      `json:"services"` // the microservices other than product, each sized on its own
+	Journeys Journeys      `json:"journeys"` // what users do: the mix of requests the load generator sends
+	Queue    QueueConfig   `json:"queue"`    // the message queue between order and payment/notification
+	CDN      CDNConfig     `json:"cdn"`      // an edge cache in front of the static image service
+	Hedging  Hedging       `json:"hedging"`  // the gateway's hedged requests to the product service
+}
+
+// ServiceConfig sizes one service: its instances, each instance's worker
+// pool, and each instance's queue (full → 503 at once).
+type ServiceConfig struct {
+	Replicas int `json:"replicas"`
+	Workers  int `json:"workers"`
+	Queue    int `json:"queue"`
+}
+
+// Services are the microservices beside product (whose knobs are the
+// product_* ones, for history's sake). Each instance is picked by the
+// load_balancer policy.
+type Services struct {
+	Auth         ServiceConfig `json:"auth"`
+	Search       ServiceConfig `json:"search"`
+	Cart         ServiceConfig `json:"cart"`
+	Order        ServiceConfig `json:"order"`
+	Inventory    ServiceConfig `json:"inventory"`
+	Payment      ServiceConfig `json:"payment"`
+	Notification ServiceConfig `json:"notification"`
+	Static       ServiceConfig `json:"static"`
+}
+
+// Journeys are relative weights of what each arriving user does (they need
+// not sum to 1): browse a product page (gateway → product → cache/db),
+// search (→ search → db), add to cart (→ cart → auth, inventory), check out
+// (→ order → auth, inventory, db, then payment and notification, or the
+// queue), or load an image (→ CDN edge, or the static service behind the
+// gateway).
+type Journeys struct {
+	Browse   float64 `json:"browse"`
+	Search   float64 `json:"search"`
+	Cart     float64 `json:"cart"`
+	Checkout float64 `json:"checkout"`
+	Images   float64 `json:"images"`
+}
+
+// QueueConfig is the message queue between order and the work that follows
+// an order. Synchronous checkout, order calls payment and then notification
+// while the user waits. Asynchronous, order publishes a message and answers
+// 202; consumers (one worker each) take messages and call payment and
+// notification. Each consumer holds up to prefetch unacknowledged messages
+// (RabbitMQ's basic.qos): more keeps consumers busy, but a stalled
+// consumer then sits on more messages. A message whose processing fails is
+// delivered again, up to max_deliveries times, then dead-lettered.
+type QueueConfig struct {
+	AsyncCheckout bool `json:"async_checkout"`
+	Consumers     int  `json:"consumers"`
+	Prefetch      int  `json:"prefetch"`
+	MaxDeliveries int  `json:"max_deliveries"`
+}
+
+// CDNConfig is an edge cache for product images. On, an image request is
+// answered at the edge (near the user) when the image is cached there and
+// goes to the static service behind the gateway only on a miss; off, every
+// image request crosses to the gateway.
+type CDNConfig struct {
+	Enabled  bool    `json:"enabled"`
+	Capacity int     `json:"capacity"` // images the edge holds (LRU)
+	TTLMs    float64 `json:"ttl_ms"`   // 0 = never expires
+}
+
+// Hedging is the gateway sending a second try of a product request to
+// another instance when the first has not answered within delay_ms; the
+// first answer wins and the other is wasted work ("The Tail at Scale").
+type Hedging struct {
+	Enabled bool    `json:"enabled"`
+	DelayMs float64 `json:"delay_ms"`
+}
+
+// ServiceFault is what can go wrong with one service.
+type ServiceFault struct {
+	ErrorRatio     float64 `json:"error_ratio"`      // share of requests answered with error_code
+	ErrorCode      int     `json:"error_code"`       // 500, 502, 503 or 504 (0 means 500)
+	AddedLatencyMs float64 `json:"added_latency_ms"` // added to each request's work ...
+	JitterMs       float64 `json:"jitter_ms"`        // ... plus exponential jitter of this mean
+	CPUHog         float64 `json:"cpu_hog"`          // instance 0's own work takes this many times longer (0 or 1: none)
+	Down           bool    `json:"down"`             // instance 0 has crashed: requests sent to it are refused (503); clearing it is the restart
+}
+
+// ServiceFaults are the per-service faults, by service.
+type ServiceFaults struct {
+	Product      ServiceFault `json:"product"`
+	Auth         ServiceFault `json:"auth"`
+	Search       ServiceFault `json:"search"`
+	Cart         ServiceFault `json:"cart"`
+	Order        ServiceFault `json:"order"`
+	Inventory    ServiceFault `json:"inventory"`
+	Payment      ServiceFault `json:"payment"`
+	Notification ServiceFault `json:"notification"`
+	Static       ServiceFault `json:"static"`
+	Worker       ServiceFault `json:"worker"`
+}
+
+// Partition cuts the network between two services: calls between them
+// vanish and the caller gives up after its connect timeout (10 s), as a
+// dropped SYN does. In the monolith, calls between its parts cross no
+// network and a partition between them changes nothing.
+type Partition struct {
+	A string `json:"a"`
+	B string `json:"b"`
 }
 
 // RateLimit is a token bucket at the gateway: requests beyond it get 429 at
@@ -156,6 +266,14 @@ type Faults struct {
 	GCIntervalS      float64 `json:"gc_interval_s"`       // ... this often (each at its own phase)
 	LeakMsPerMin     float64 `json:"leak_ms_per_min"`     // a memory leak: product work grows this much per minute until the fault is cleared (a restart)
 	DBAddedLatencyMs float64 `json:"db_added_latency_ms"` // added to every query: a slow-query fault
+
+	// DBLockContention c makes a query that starts with n connections busy
+	// take 1 + c·(n−1) times as long: lock waits grow with concurrency.
+	DBLockContention   float64       `json:"db_lock_contention"`
+	CacheFlush         bool          `json:"cache_flush"`          // turning it on empties the cache once (a stampede follows); turn it off before flushing again
+	QueueConsumerStall bool          `json:"queue_consumer_stall"` // consumer 0 stops taking messages (those it holds wait)
+	Service            ServiceFaults `json:"service"`
+	Partitions         []Partition   `json:"partitions"`
 }
 
 // CacheConfig is the in-process LRU cache in front of the database.
@@ -164,6 +282,7 @@ type CacheConfig struct {
 	Capacity int     `json:"capacity"` // entries
 	TTLMs    float64 `json:"ttl_ms"`   // an entry older than this is a miss; 0 = never expires
 	Coalesce bool    `json:"coalesce"` // concurrent misses for one product wait for a single query
+	Policy   string  `json:"policy"`   // what to evict when full: "lru" (least recently used) or "lfu" (least frequently used)
 }
 
 // DefaultConfig is the demo as it starts: an overloaded shop that a cache
@@ -189,7 +308,7 @@ func DefaultConfig() Config {
 		ProductQueue:    64,
 		DBConnections:   5,
 		DB:              DBConfig{Index: true, NPlusOne: false, RelatedItems: 10},
-		Cache:           CacheConfig{Enabled: false, Capacity: 1000},
+		Cache:           CacheConfig{Enabled: false, Capacity: 1000, Policy: LRU},
 		RateLimit:       RateLimit{Enabled: false, RPS: 200, Burst: 50},
 		Retries:         Retries{MaxAttempts: 1, BackoffMs: 50},
 		Breaker:         Breaker{Enabled: false, FailureThreshold: 5, OpenMs: 2000, HalfOpenProbes: 1},
@@ -197,8 +316,36 @@ func DefaultConfig() Config {
 		Load:            Load{Model: OpenModel, Users: 50, ThinkMs: 1000},
 		Autoscaling: Autoscaling{Enabled: false, TargetUtilisation: 0.6, Min: 1, Max: 10,
 			IntervalMs: 1000, CooldownMs: 10_000, ScaleUpDelayMs: 5000},
+		Topology: Microservices,
+		Monolith: ServiceConfig{Replicas: 1, Workers: 32, Queue: 128},
+		Services: Services{
+			Auth:         ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+			Search:       ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+			Cart:         ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+			Order:        ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+			Inventory:    ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+			Payment:      ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+			Notification: ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+			Static:       ServiceConfig{Replicas: 1, Workers: 8, Queue: 64},
+		},
+		Journeys: Journeys{Browse: 0.8, Search: 0.06, Cart: 0.06, Checkout: 0.03, Images: 0.05},
+		Queue:    QueueConfig{AsyncCheckout: false, Consumers: 2, Prefetch: 10, MaxDeliveries: 3},
+		CDN:      CDNConfig{Enabled: false, Capacity: 2000},
+		Hedging:  Hedging{Enabled: false, DelayMs: 50},
 	}
 }
+
+// Topologies.
+const (
+	Microservices = "microservices"
+	Monolith      = "monolith"
+)
+
+// Cache eviction policies.
+const (
+	LRU = "lru"
+	LFU = "lfu"
+)
 
 // Load models.
 const (
@@ -342,5 +489,83 @@ func (c Config) Validate() error {
 	if !(c.Faults.DBAddedLatencyMs >= 0 && c.Faults.DBAddedLatencyMs <= 60_000) {
 		errs = append(errs, fmt.Errorf("faults.db_added_latency_ms must be in [0, 60000], got %v", c.Faults.DBAddedLatencyMs))
 	}
+	errs = append(errs, c.validateServices()...)
 	return errors.Join(errs...)
+}
+
+// validateServices checks the knobs of the services beside product, the
+// journeys, the queue, the CDN and the per-service faults.
+func (c Config) validateServices() []error {
+	var errs []error
+	if c.Topology != Microservices && c.Topology != Monolith {
+		errs = append(errs, fmt.Errorf("topology must be %q or %q, got %q", Microservices, Monolith, c.Topology))
+	}
+	if c.Topology == Monolith && (c.Serverless.Enabled || c.Autoscaling.Enabled) {
+		errs = append(errs, errors.New("serverless and autoscaling act on the product service, which the monolith does not have: switch them off first"))
+	}
+	check := func(name string, sc ServiceConfig) {
+		if sc.Replicas < 1 || sc.Replicas > maxReplicas || sc.Workers < 1 || sc.Workers > maxWorkers || sc.Queue < 0 || sc.Queue > maxQueue {
+			errs = append(errs, fmt.Errorf("%s: replicas must be in [1, %d], workers in [1, %d] and queue in [0, %d], got %d, %d and %d",
+				name, maxReplicas, maxWorkers, maxQueue, sc.Replicas, sc.Workers, sc.Queue))
+		}
+	}
+	check("monolith", c.Monolith)
+	for _, n := range services {
+		check("services."+nodeNames[n], *c.Services.of(n))
+	}
+	j := c.Journeys
+	weights := []float64{j.Browse, j.Search, j.Cart, j.Checkout, j.Images}
+	sum := 0.0
+	for _, w := range weights {
+		if !(w >= 0 && w <= 1000) {
+			errs = append(errs, fmt.Errorf("journeys: each weight must be in [0, 1000], got %v", weights))
+			break
+		}
+		sum += w
+	}
+	if !(sum > 0) {
+		errs = append(errs, errors.New("journeys: at least one weight must be above 0"))
+	}
+	if q := c.Queue; q.Consumers < 1 || q.Consumers > 1000 || q.Prefetch < 1 || q.Prefetch > 10_000 || q.MaxDeliveries < 1 || q.MaxDeliveries > 100 {
+		errs = append(errs, fmt.Errorf("queue: consumers must be in [1, 1000], prefetch in [1, 10000] and max_deliveries in [1, 100], got %d, %d and %d", q.Consumers, q.Prefetch, q.MaxDeliveries))
+	}
+	if d := c.CDN; d.Capacity < 0 || d.Capacity > catalogSize || !(d.TTLMs >= 0 && d.TTLMs <= 86_400_000) {
+		errs = append(errs, fmt.Errorf("cdn: capacity must be in [0, %d] and ttl_ms in [0, 86400000], got %d and %v", catalogSize, d.Capacity, d.TTLMs))
+	}
+	if h := c.Hedging; !(h.DelayMs >= 0 && h.DelayMs <= 60_000) {
+		errs = append(errs, fmt.Errorf("hedging.delay_ms must be in [0, 60000], got %v", h.DelayMs))
+	}
+	if c.Cache.Policy != LRU && c.Cache.Policy != LFU {
+		errs = append(errs, fmt.Errorf("cache.policy must be %q or %q, got %q", LRU, LFU, c.Cache.Policy))
+	}
+	if !(c.Faults.DBLockContention >= 0 && c.Faults.DBLockContention <= 10) {
+		errs = append(errs, fmt.Errorf("faults.db_lock_contention must be in [0, 10], got %v", c.Faults.DBLockContention))
+	}
+	for _, n := range faultable {
+		f := c.Faults.Service.of(n)
+		name := "faults.service." + nodeNames[n]
+		if !(f.ErrorRatio >= 0 && f.ErrorRatio <= 1) {
+			errs = append(errs, fmt.Errorf("%s.error_ratio must be in [0, 1], got %v", name, f.ErrorRatio))
+		}
+		if !slices.Contains([]int{0, 500, 502, 503, 504}, f.ErrorCode) {
+			errs = append(errs, fmt.Errorf("%s.error_code must be 500, 502, 503 or 504, got %d", name, f.ErrorCode))
+		}
+		if !(f.AddedLatencyMs >= 0 && f.AddedLatencyMs <= 60_000 && f.JitterMs >= 0 && f.JitterMs <= 60_000) {
+			errs = append(errs, fmt.Errorf("%s.added_latency_ms and .jitter_ms must be in [0, 60000], got %v and %v", name, f.AddedLatencyMs, f.JitterMs))
+		}
+		if !(f.CPUHog >= 0 && f.CPUHog <= 1000) {
+			errs = append(errs, fmt.Errorf("%s.cpu_hog must be in [0, 1000], got %v", name, f.CPUHog))
+		}
+	}
+	if len(c.Faults.Partitions) > 100 {
+		errs = append(errs, fmt.Errorf("faults.partitions: at most 100, got %d", len(c.Faults.Partitions)))
+	}
+	for i, p := range c.Faults.Partitions {
+		a, okA := nodeByName(p.A)
+		b, okB := nodeByName(p.B)
+		if !okA || !okB || a == b || !a.partitionable() || !b.partitionable() {
+			errs = append(errs, fmt.Errorf("faults.partitions[%d]: a and b must be two different services of %s, got %q and %q", i, strings.Join(partitionableNames(), ", "), p.A, p.B))
+		}
+	}
+	return errs
 }

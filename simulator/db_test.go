@@ -14,7 +14,7 @@ import (
 func TestIndexAndNPlusOne(t *testing.T) {
 	type out struct{ queriesPerReq, dbMean, pageMean float64 }
 	run := func(mut func(*Config)) out {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.ArrivalRate = 2
 		mut(&cfg)
 		s, err := New(cfg, nil)

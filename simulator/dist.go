@@ -43,3 +43,9 @@ type shifted struct {
 
 func (d shifted) sample(r *rand.Rand) float64 { return d.min + d.d.sample(r) }
 func (d shifted) mean() float64               { return d.min + d.d.mean() }
+
+// zero takes no time.
+type zero struct{}
+
+func (zero) sample(*rand.Rand) float64 { return 0 }
+func (zero) mean() float64             { return 0 }

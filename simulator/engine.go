@@ -18,6 +18,13 @@ const (
 	evWarm                       // a serverless instance finished its cold start
 	evIdle                       // a serverless instance may have idled out
 	evUser                       // a virtual user (closed model) sends its next request
+	evEnter                      // a request reaches the entry service of its journey
+	evSvcArrive                  // a call reaches a generic service
+	evSvcStep                    // a generic service finished a step (its work, a wait)
+	evSvcReturn                  // a call's answer reaches its caller
+	evCDNHit                     // the CDN edge's answer reaches the user
+	evOrigin                     // an image request the edge missed reaches the gateway
+	evHedge                      // a product try is slow enough to hedge
 )
 
 // event is one thing that happens at a virtual time. Events with equal times

@@ -9,7 +9,7 @@ import (
 // lightShop is the cache-on shop at 100 req/s with room to spare, so a
 // fault's effect is not mixed with overload.
 func lightShop(mut func(*Config)) Config {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.ArrivalRate, cfg.Cache.Enabled = 100, true
 	mut(&cfg)
 	return cfg

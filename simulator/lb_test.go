@@ -15,7 +15,7 @@ import (
 func TestLoadBalancersRouteAroundASlowInstance(t *testing.T) {
 	type result struct{ mean, refused, share0 float64 }
 	run := func(policy string) result {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Cache.Enabled = true
 		cfg.ProductReplicas, cfg.ProductWorkers, cfg.LoadBalancer = 3, 2, policy
 		cfg.Faults.ProductCPUHog = 40

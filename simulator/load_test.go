@@ -20,7 +20,7 @@ func offeredOver(t *testing.T, s *Shop, d time.Duration) float64 {
 // base·(1 ± 0.5·2/π) on average over its two half-periods. Tolerance 5 %:
 // each window holds thousands of Poisson arrivals (≤ 2 % noise).
 func TestLoadStagesAndSine(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.Cache.Enabled = true
 	cfg.ProductWorkers, cfg.DBConnections = 200, 100 // keep the shop out of the way
 	s, err := New(cfg, nil)

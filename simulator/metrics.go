@@ -1,6 +1,10 @@
 package simulator
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Routes, one per service for now.
 const (
@@ -27,21 +31,157 @@ type metrics struct {
 	waits         *prometheus.CounterVec
 	wait          *prometheus.HistogramVec
 
-	gatewayOK, gateway429, gateway500, gateway503, gateway504 prometheus.Counter
-	productOK, product500, product503, dbOK, db500            prometheus.Counter
-	retries, rateLimited, timeouts, late, offered             prometheus.Counter
-	breakerOpens, breakerRejected                             prometheus.Counter
-	breakerState, desiredReplicas                             prometheus.Gauge
-	scaleEvents                                               *prometheus.CounterVec
-	edges                                                     *prometheus.GaugeVec
-	edgeCache                                                 prometheus.Gauge
-	scheduledChanges, coldStarts, throttled                   prometheus.Counter
-	gatewayLat, productLat, dbLat                             prometheus.Observer
-	gatewayInFlight, productInFlight, dbInFlight              prometheus.Gauge
-	productReplicas                                           prometheus.Gauge
+	productOK, product500, product503, dbOK, db500 prometheus.Counter
+	retries, rateLimited, timeouts, late, offered  prometheus.Counter
+	breakerOpens, breakerRejected                  prometheus.Counter
+	breakerState, desiredReplicas                  prometheus.Gauge
+	scaleEvents                                    *prometheus.CounterVec
+	edges                                          *prometheus.GaugeVec
+	scheduledChanges, coldStarts, throttled        prometheus.Counter
+	productLat, dbLat                              prometheus.Observer
+	gatewayInFlight, productInFlight, dbInFlight   prometheus.Gauge
+	productReplicas                                prometheus.Gauge
 
 	cacheHits, cacheMisses, cacheEvictions, cacheExpired, cacheCoalesced prometheus.Counter
 	cacheEntries                                                         prometheus.Gauge
+
+	edgeLatency                                         *prometheus.HistogramVec
+	edgeErrors                                          *prometheus.CounterVec
+	mqPublished, mqAcked, mqRedelivered, mqDeadLettered prometheus.Counter
+	mqReady, mqUnacked, mqDead, mqOldest, mqConsumers   prometheus.Gauge
+	cdnHits, cdnMisses, hedges                          prometheus.Counter
+
+	// Children made on first use, so a series appears once it means something.
+	svcReqs  [numNodes][len(codes)]prometheus.Counter
+	svcLat   [numNodes]prometheus.Observer
+	gwReqs   [numJourneys][len(codes)]prometheus.Counter
+	gwLat    [numJourneys]prometheus.Observer
+	edgeKids [numNodes][numNodes]*edgeMetrics
+	replicaG [numNodes]prometheus.Gauge
+	dbReqs   [numNodes][2]prometheus.Counter
+	dbLatOf  [numNodes]prometheus.Observer
+	clientL  [numJourneys]prometheus.Observer
+	client   *prometheus.HistogramVec
+	flightG  [numNodes]prometheus.Gauge
+}
+
+// dbQuery counts a generic service's query by its outcome (200 or 500).
+func (m *metrics) dbQuery(n node, code int16) prometheus.Counter {
+	k := 0
+	if code != 200 {
+		k = 1
+	}
+	if m.dbReqs[n][k] == nil {
+		m.dbReqs[n][k] = m.requests.WithLabelValues("db", defaultSpecs()[n].query, strconv.Itoa(int(code)))
+	}
+	return m.dbReqs[n][k]
+}
+
+func (m *metrics) dbQueryLatency(n node) prometheus.Observer {
+	if m.dbLatOf[n] == nil {
+		m.dbLatOf[n] = m.latency.WithLabelValues("db", defaultSpecs()[n].query)
+	}
+	return m.dbLatOf[n]
+}
+
+// clientLatency is a journey's latency as its user sees it: network included.
+func (m *metrics) clientLatency(j journey) prometheus.Observer {
+	if m.clientL[j] == nil {
+		m.clientL[j] = m.client.WithLabelValues(journeyRoute[j])
+	}
+	return m.clientL[j]
+}
+
+func (m *metrics) replicasOf(n node) prometheus.Gauge {
+	if m.replicaG[n] == nil {
+		m.replicaG[n] = m.replicas.WithLabelValues(nodeNames[n])
+	}
+	return m.replicaG[n]
+}
+
+func (m *metrics) inFlightOf(n node) prometheus.Gauge {
+	if m.flightG[n] == nil {
+		m.flightG[n] = m.inFlight.WithLabelValues(nodeNames[n])
+	}
+	return m.flightG[n]
+}
+
+// codes are the status codes the shop answers with.
+var codes = [...]int16{200, 202, 429, 500, 502, 503, 504}
+
+func codeIndex(code int16) int {
+	for i, c := range codes {
+		if c == code {
+			return i
+		}
+	}
+	panic("simulator: unexpected status code " + strconv.Itoa(int(code)))
+}
+
+// svcRequest is the requests counter of a generic service for one code.
+func (m *metrics) svcRequest(n node, code int16) prometheus.Counter {
+	k := codeIndex(code)
+	if m.svcReqs[n][k] == nil {
+		m.svcReqs[n][k] = m.requests.WithLabelValues(nodeNames[n], serviceRoute(n), strconv.Itoa(int(code)))
+	}
+	return m.svcReqs[n][k]
+}
+
+func (m *metrics) svcLatency(n node) prometheus.Observer {
+	if m.svcLat[n] == nil {
+		m.svcLat[n] = m.latency.WithLabelValues(nodeNames[n], serviceRoute(n))
+	}
+	return m.svcLat[n]
+}
+
+// gateway is the gateway's requests counter for one route and code.
+func (m *metrics) gateway(j journey, code int16) prometheus.Counter {
+	k := codeIndex(code)
+	if m.gwReqs[j][k] == nil {
+		m.gwReqs[j][k] = m.requests.WithLabelValues("gateway", journeyRoute[j], strconv.Itoa(int(code)))
+	}
+	return m.gwReqs[j][k]
+}
+
+func (m *metrics) gatewayLatency(j journey) prometheus.Observer {
+	if m.gwLat[j] == nil {
+		m.gwLat[j] = m.latency.WithLabelValues("gateway", journeyRoute[j])
+	}
+	return m.gwLat[j]
+}
+
+// edgeMetrics are one call path's: latency as the caller sees it, and failures.
+type edgeMetrics struct {
+	latency prometheus.Observer
+	errors  prometheus.Counter
+}
+
+func (e *edgeMetrics) observe(d float64, failed bool) {
+	e.latency.Observe(d)
+	if failed {
+		e.errors.Inc()
+	}
+}
+
+func (m *metrics) edge(from, to node) *edgeMetrics {
+	if m.edgeKids[from][to] == nil {
+		m.edgeKids[from][to] = &edgeMetrics{
+			latency: m.edgeLatency.WithLabelValues(nodeNames[from], nodeNames[to]),
+			errors:  m.edgeErrors.WithLabelValues(nodeNames[from], nodeNames[to]),
+		}
+	}
+	return m.edgeKids[from][to]
+}
+
+// serviceRoute is the one route each service serves.
+func serviceRoute(n node) string {
+	switch n {
+	case nCDN:
+		return journeyRoute[jImages]
+	case nProduct:
+		return routeProduct
+	}
+	return defaultSpecs()[n].route
 }
 
 func newMetrics() *metrics {
@@ -130,26 +270,40 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
+	m.edgeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "shop_edge_duration_seconds", Help: "Calls along one edge of the topology, from the caller's side: rate of the count is the edge's request rate.",
+		Buckets: latencyBuckets,
+	}, []string{"from", "to"})
+	m.edgeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_edge_errors_total", Help: "Calls along one edge of the topology that failed (5xx, refused or timed out).",
+	}, []string{"from", "to"})
+	m.mqPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_queue_published_total", Help: "Checkout messages published to the queue."})
+	m.mqAcked = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_queue_acked_total", Help: "Messages consumers processed and acknowledged: its rate is the consumer rate."})
+	m.mqRedelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_queue_redelivered_total", Help: "Deliveries of a message whose earlier processing failed."})
+	m.mqDeadLettered = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_queue_dead_lettered_total", Help: "Messages moved to the dead-letter queue after max_deliveries failures."})
+	m.mqReady = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_queue_ready_messages", Help: "Messages waiting in the queue for a consumer."})
+	m.mqUnacked = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_queue_unacked_messages", Help: "Messages consumers hold: prefetched or being processed."})
+	m.mqDead = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_queue_dead_letter_messages", Help: "Messages in the dead-letter queue."})
+	m.mqOldest = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_queue_oldest_message_age_seconds", Help: "Age of the oldest ready message: the consumers' lag."})
+	m.mqConsumers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_queue_consumers", Help: "Consumers taking messages."})
+	m.cdnHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cdn_hits_total", Help: "Image requests the CDN edge answered from its cache."})
+	m.cdnMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cdn_misses_total", Help: "Image requests the CDN edge sent on to the gateway."})
+	m.hedges = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_hedged_requests_total", Help: "Second tries the gateway sent because the first was slower than hedging.delay_ms."})
+	m.client = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "shop_client_request_duration_seconds", Help: "Latency as the user sees it, from the intended send time, with the user's network round trip to the shop's region (or to a CDN edge).",
+		Buckets: latencyBuckets,
+	}, []string{"route"})
+	m.reg.MustRegister(m.client, m.hedges, m.edgeLatency, m.edgeErrors, m.mqPublished, m.mqAcked, m.mqRedelivered, m.mqDeadLettered, m.mqReady, m.mqUnacked, m.mqDead, m.mqOldest, m.mqConsumers, m.cdnHits, m.cdnMisses)
 	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.edges, m.coldStarts, m.throttled, m.scheduledChanges, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheExpired, m.cacheCoalesced, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
-	m.gatewayOK = m.requests.WithLabelValues("gateway", routeGateway, "200")
-	m.gateway503 = m.requests.WithLabelValues("gateway", routeGateway, "503")
-	m.gateway429 = m.requests.WithLabelValues("gateway", routeGateway, "429")
-	m.gateway500 = m.requests.WithLabelValues("gateway", routeGateway, "500")
-	m.gateway504 = m.requests.WithLabelValues("gateway", routeGateway, "504")
 	m.product500 = m.requests.WithLabelValues("product", routeProduct, "500")
 	m.db500 = m.requests.WithLabelValues("db", routeDB, "500")
 	m.productOK = m.requests.WithLabelValues("product", routeProduct, "200")
 	m.product503 = m.requests.WithLabelValues("product", routeProduct, "503")
 	m.dbOK = m.requests.WithLabelValues("db", routeDB, "200")
-	m.gatewayLat = m.latency.WithLabelValues("gateway", routeGateway)
 	m.productLat = m.latency.WithLabelValues("product", routeProduct)
 	m.dbLat = m.latency.WithLabelValues("db", routeDB)
 	m.gatewayInFlight = m.inFlight.WithLabelValues("gateway")
-	m.edges.WithLabelValues("client", "gateway").Set(1)
-	m.edges.WithLabelValues("gateway", "product").Set(1)
-	m.edges.WithLabelValues("product", "db").Set(1)
-	m.edgeCache = m.edges.WithLabelValues("product", "cache") // the one edge a knob switches
 	m.productInFlight = m.inFlight.WithLabelValues("product")
 	m.dbInFlight = m.inFlight.WithLabelValues("db")
 	m.productReplicas = m.replicas.WithLabelValues("product")

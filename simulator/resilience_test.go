@@ -78,7 +78,7 @@ func sumOf(t *testing.T, s *Shop, name string, kv ...string) float64 {
 // 125 queries/s, so the 503s of the unprotected shop disappear.
 // Tolerance ±2 points: 6000 arrivals make the Poisson noise ~0.6 points.
 func TestRateLimiterSheds(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.RateLimit = RateLimit{Enabled: true, RPS: 100, Burst: 20}
 	_, d := measure(t, cfg, 20*time.Second, 60*time.Second)
 	total := d("shop_requests_total", "service", "gateway")
@@ -109,7 +109,7 @@ func TestRetriesMaskTransientErrors(t *testing.T) {
 		{1, 0.10, 0.015, 1.0, 0.001},
 		{3, 0.001, 0.0015, 1.111, 0.02},
 	} {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.ArrivalRate = 60 // ~half the database's capacity
 		cfg.Faults.DBErrorRatio = 0.1
 		cfg.Retries = Retries{MaxAttempts: tc.attempts, BackoffMs: 5}
@@ -135,7 +135,7 @@ func TestRetriesMaskTransientErrors(t *testing.T) {
 // work is wasted work, will come with the timeout knob.)
 func TestRetriesAmplifyOverload(t *testing.T) {
 	run := func(attempts int) (amplification, okShare, meanLatency, refused float64) {
-		cfg := DefaultConfig() // cache off: overloaded
+		cfg := browseConfig() // cache off: overloaded
 		cfg.Retries = Retries{MaxAttempts: attempts, BackoffMs: 20}
 		s, d := measure(t, cfg, 30*time.Second, 60*time.Second)
 		users := d("shop_requests_total", "service", "gateway")
@@ -166,7 +166,7 @@ func TestRetriesAmplifyOverload(t *testing.T) {
 // add under a millisecond.
 func TestSlowQueryFault(t *testing.T) {
 	mean := func(addedMs float64) float64 {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.ArrivalRate = 10
 		cfg.Faults.DBAddedLatencyMs = addedMs
 		s, err := New(cfg, nil)
@@ -194,7 +194,7 @@ func TestSlowQueryFault(t *testing.T) {
 // timeout serves only the dead.)
 func TestTimeoutsWithRetriesMakeAStorm(t *testing.T) {
 	run := func(attempts int) (okShare, latePerUser, amplification float64) {
-		cfg := DefaultConfig() // cache off: overloaded
+		cfg := browseConfig() // cache off: overloaded
 		cfg.Timeouts.GatewayMs = 600
 		cfg.Retries = Retries{MaxAttempts: attempts, BackoffMs: 20}
 		_, d := measure(t, cfg, 30*time.Second, 60*time.Second)
@@ -225,7 +225,7 @@ func TestTimeoutsWithRetriesMakeAStorm(t *testing.T) {
 // back, the next probe succeeds, the breaker closes, and requests succeed.
 func TestBreakerShedsADeadDependencyAndRecovers(t *testing.T) {
 	triesPerUser := func(enabled bool) (float64, float64) {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Cache.Enabled = true // no overload: only the fault fails requests
 		cfg.Faults.DBErrorRatio = 1
 		cfg.Breaker = Breaker{Enabled: enabled, FailureThreshold: 5, OpenMs: 1000, HalfOpenProbes: 1}
@@ -245,7 +245,7 @@ func TestBreakerShedsADeadDependencyAndRecovers(t *testing.T) {
 	}
 
 	// Recovery, in one shop: fault on, then off.
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.Cache.Enabled = true
 	cfg.Faults.DBErrorRatio = 1
 	cfg.Breaker = Breaker{Enabled: true, FailureThreshold: 5, OpenMs: 1000, HalfOpenProbes: 1}

@@ -98,6 +98,7 @@ func cloneMap(m map[string]any) map[string]any {
 // taken in shares nothing with the shop's own.
 func (c Config) clone() Config {
 	c.Load.Stages = append([]Stage(nil), c.Load.Stages...)
+	c.Faults.Partitions = append([]Partition(nil), c.Faults.Partitions...)
 	if len(c.Schedule) > 0 {
 		c.Schedule = cloneChanges(c.Schedule)
 	} else {

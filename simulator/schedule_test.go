@@ -10,7 +10,7 @@ import (
 // at 10 s for 20 s; requests fail in that window and only in it, and the
 // knob is back to its old value afterwards.
 func TestScheduledFaultComesAndGoes(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.ArrivalRate = 50 // comfortably inside capacity: only the fault fails requests
 	cfg.Schedule = []Change{{AtS: 10, DurationS: 20, Set: map[string]any{"faults": map[string]any{"db_error_ratio": 1.0}}}}
 	s, err := New(cfg, nil) // the schedule counts from the shop's start
@@ -48,7 +48,7 @@ func TestScheduledFaultComesAndGoes(t *testing.T) {
 }
 
 func TestScheduleIsCheckedWhenSet(t *testing.T) {
-	s, _ := New(DefaultConfig(), nil)
+	s, _ := New(browseConfig(), nil)
 	for _, tc := range []struct {
 		set  map[string]any
 		want string
@@ -71,7 +71,7 @@ func TestScheduleIsCheckedWhenSet(t *testing.T) {
 // TestRefusedChangeLeavesConfigAlone: a change whose patch decodes into the
 // config's own slices must not alter the config when it is then refused.
 func TestRefusedChangeLeavesConfigAlone(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.Load.Stages = []Stage{{DurationS: 10, TargetRate: 100}}
 	bad := map[string]any{"load": map[string]any{"stages": []any{map[string]any{"duration_s": -1, "target_rate": 5}}}}
 	next, err := patched(cfg, bad)

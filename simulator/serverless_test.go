@@ -14,7 +14,7 @@ import (
 // requests (binomial σ ≈ 0.015).
 func TestServerlessColdStarts(t *testing.T) {
 	run := func(rate float64) (coldPerReq, mean float64) {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.ArrivalRate = rate
 		cfg.Serverless = Serverless{Enabled: true, Concurrency: 1, ColdStartMs: 500, IdleTimeoutMs: 10_000, MaxInstances: 100}
 		s, err := New(cfg, nil)
@@ -47,7 +47,7 @@ func TestServerlessColdStarts(t *testing.T) {
 // instances live (more, counting the idle ones not yet reclaimed); capped
 // at 3 instances (~66 req/s) the excess is throttled with 429.
 func TestServerlessScalesOutAndThrottles(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := browseConfig()
 	cfg.DBConnections = 50
 	cfg.Serverless = Serverless{Enabled: true, Concurrency: 1, ColdStartMs: 200, IdleTimeoutMs: 5_000, MaxInstances: 100}
 	s, err := New(cfg, nil)

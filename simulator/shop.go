@@ -17,22 +17,28 @@ import (
 
 // model is the shop's fixed physics: the times that are not knobs.
 type model struct {
-	hop      dist    // one network hop, gateway ↔ product
-	cpu      dist    // product worker's own work per request
-	cacheHit dist    // serving a cache hit
-	db       dist    // one database query
-	zipfS    float64 // product popularity exponent (> 1)
+	hop       dist    // one network hop, gateway ↔ product
+	cpu       dist    // product worker's own work per request
+	cacheHit  dist    // serving a cache hit
+	db        dist    // one database query
+	zipfS     float64 // product popularity exponent (> 1)
+	edgeRTT   dist    // a round trip between the user and a CDN edge
+	originRTT dist    // a round trip between the user and the shop's region (or an edge and the region)
+	specs     [numNodes]spec
 }
 
 // defaultModel: sub-millisecond hops, 1 ms of CPU, a 40 ms mean query with a
 // log-normal tail (sigma 0.5: p99 ≈ 3× the median).
 func defaultModel() model {
 	return model{
-		hop:      shifted{0.0003, exponential{0.0002}},
-		cpu:      exponential{0.001},
-		cacheHit: shifted{0.0001, exponential{0.0001}},
-		db:       newLogNormal(0.040, 0.5),
-		zipfS:    1.2,
+		hop:       shifted{0.0003, exponential{0.0002}},
+		cpu:       exponential{0.001},
+		cacheHit:  shifted{0.0001, exponential{0.0001}},
+		db:        newLogNormal(0.040, 0.5),
+		zipfS:     1.2,
+		edgeRTT:   shifted{0.004, exponential{0.004}},
+		originRTT: shifted{0.040, exponential{0.010}},
+		specs:     defaultSpecs(),
 	}
 }
 
@@ -55,6 +61,18 @@ type request struct {
 	queryNo   int16  // which query of the page the current one is, from 0
 	next      int32  // free list / queue link
 	gen       uint32 // bumped on every reuse of the slot, so stale timers are ignored
+
+	journey    journey
+	mono       bool  // sent while the shop was a monolith: it is served there
+	accepted   bool  // checkout only: the order was queued, so the answer is 202
+	viaCDN     bool  // an image request the CDN edge sent on: the edge keeps the answer
+	depth      int8  // frames in use: 0 on the product path
+	deliveries int8  // a queue message's deliveries so far
+	hedged     bool  // a product try with a hedge timer set or sent
+	twin       int32 // the other try of a hedged pair, or -1
+	sentAt     float64
+	qdist      dist // the current query's time, for a generic service
+	frames     [maxDepth]frame
 }
 
 // queue is a FIFO of request indices, linked through request.next.
@@ -96,6 +114,7 @@ type Shop struct {
 	cfg    Config
 	eng    engine
 	rng    *rand.Rand
+	netRng *rand.Rand // the user's network, which changes nothing in the shop: its own stream
 	zipf   *rand.Zipf
 	cache  *lru
 	reqs   []request
@@ -107,6 +126,15 @@ type Shop struct {
 	db       station
 	rr       int // round-robin position
 	inSystem int
+
+	mono       []station                // instances of the monolith
+	svcs       [numNodes][]station      // instances of each generic service
+	rrs        [numNodes]int            // round-robin positions
+	consumers  []station                // the queue's consumers: one worker each, prefetched messages queued
+	broker     broker                   // the message queue
+	cdn        *lru                     // the CDN edge's image cache
+	edgesShown [numNodes][numNodes]bool // topology edges ever published
+	flushed    bool                     // faults.cache_flush as last applied
 
 	breaker   breaker // the gateway's, in front of the product service
 	loading   []int32 // per product: the request reading it from the database for the cache, or -1
@@ -134,11 +162,16 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 	}
 	s := &Shop{
 		logger: logger, m: newMetrics(), model: mdl, cfg: cfg,
-		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
-		cache: newLRU(catalogSize, cfg.Cache.Capacity),
-		free:  -1,
+		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
+		netRng: rand.New(rand.NewPCG(cfg.Seed, 0x2e7)),
+		cache:  newLRU(catalogSize, cfg.Cache.Capacity),
+		free:   -1,
 	}
 	s.db = newStation(s.m.station("db", "0"))
+	s.cdn = newLRU(catalogSize, cfg.CDN.Capacity)
+	s.broker.ready = newQueue()
+	s.ensurePools()
+	s.setTopology()
 	s.loading, s.waiting = make([]int32, catalogSize), make([]int32, catalogSize)
 	for p := range s.loading {
 		s.loading[p], s.waiting[p] = -1, -1
@@ -219,9 +252,14 @@ func (s *Shop) apply(cfg Config) {
 	if !cfg.Breaker.Enabled {
 		s.breaker = breaker{} // switched off, it forgets; switched on, it starts closed
 	}
-	if !cfg.Cache.Enabled {
-		s.cache.clear() // a cache switched off forgets; switched on it starts cold
+	if !cfg.Cache.Enabled || (cfg.Faults.CacheFlush && !s.flushed) {
+		s.cache.clear() // a cache switched off (or flushed) forgets; switched on it starts cold
 	}
+	s.flushed = cfg.Faults.CacheFlush
+	if !cfg.CDN.Enabled {
+		s.cdn.clear()
+	}
+	s.cdn.resize(cfg.CDN.Capacity)
 	s.cache.resize(cfg.Cache.Capacity)
 	s.m.cacheEntries.Set(float64(s.cache.size))
 	if cfg.Faults.LeakMsPerMin > 0 && old.Faults.LeakMsPerMin == 0 {
@@ -232,13 +270,52 @@ func (s *Shop) apply(cfg Config) {
 	}
 	// New instances, workers or connections start serving the queues now.
 	s.ensureReplicas(cfg.ProductReplicas)
+	s.ensurePools()
 	s.db.advance(s.eng.now)
 	for r := range s.products {
 		s.products[r].advance(s.eng.now)
 		s.drainProduct(r)
 	}
+	for r := range s.mono {
+		s.mono[r].advance(s.eng.now)
+		s.drainMono(r)
+	}
+	for _, n := range services {
+		for r := range s.svcs[n] {
+			s.svcs[n][r].advance(s.eng.now)
+			s.drainPool(n, false, r)
+		}
+	}
+	for r := range s.consumers {
+		s.consumers[r].advance(s.eng.now)
+		s.drainPool(nWorker, false, r)
+	}
+	s.dispatch()
 	s.drainDB()
+	s.setTopology()
 	s.updateGauges()
+}
+
+// ensurePools makes the instances of the monolith and of each generic
+// service up to what the config asks for.
+func (s *Shop) ensurePools() {
+	grow := func(sts []station, name string, n int) []station {
+		for len(sts) < n {
+			st := newStation(s.m.station(name, strconv.Itoa(len(sts))))
+			st.last = s.eng.now
+			sts = append(sts, st)
+		}
+		return sts
+	}
+	if s.cfg.Topology == Monolith {
+		s.mono = grow(s.mono, "monolith", s.cfg.Monolith.Replicas)
+	}
+	for _, n := range services {
+		if s.cfg.Topology == Microservices {
+			s.svcs[n] = grow(s.svcs[n], nodeNames[n], s.cfg.Services.of(n).Replicas)
+		}
+	}
+	s.ensureConsumers(s.cfg.Queue.Consumers)
 }
 
 // Handler serves the shop's exposition. It holds the shop still while it
@@ -298,10 +375,6 @@ func (s *Shop) advanceTo(t float64) {
 		s.handle(ev)
 	}
 	s.eng.now = t
-	for r := range s.products {
-		s.products[r].advance(t)
-	}
-	s.db.advance(t)
 	s.updateGauges()
 }
 
@@ -328,6 +401,20 @@ func (s *Shop) handle(ev event) {
 		s.scheduleArrival()
 	case evAtProduct:
 		s.atProduct(ev.req)
+	case evEnter:
+		s.enter(ev.req)
+	case evSvcArrive:
+		s.svcArrive(ev.req)
+	case evSvcStep:
+		s.svcStep(ev.req)
+	case evSvcReturn:
+		s.svcReturn(ev.req)
+	case evCDNHit:
+		s.cdnHit(ev.req)
+	case evOrigin:
+		s.send(ev.req)
+	case evHedge:
+		s.hedge(ev.req, ev.gen)
 	case evCPUDone:
 		s.lookup(ev.req)
 	case evHitDone:
@@ -335,6 +422,8 @@ func (s *Shop) handle(ev event) {
 	case evDBDone:
 		s.dbDone(ev.req)
 	case evResponse:
+		r := &s.reqs[ev.req]
+		s.m.edge(nGateway, r.place(journeyEntry[r.journey])).observe(s.eng.now-r.sentAt, r.code >= 500)
 		s.respond(ev.req)
 	case evRetry:
 		s.send(ev.req)
@@ -417,40 +506,88 @@ func (s *Shop) arrive() int32 {
 	r := &s.reqs[i]
 	r.start = s.eng.now
 	r.product = int32(s.zipf.Uint64())
+	r.journey = s.pickJourney()
+	r.twin = -1
 	s.inSystem++
 	s.m.offered.Inc()
-	if s.cfg.RateLimit.Enabled && !s.takeToken() {
-		s.m.rateLimited.Inc()
-		r.code = 429
-		s.respond(i)
+	if r.journey == jImages && s.cfg.CDN.Enabled {
+		s.atEdge(i)
 		return i
 	}
-	s.send(i)
+	s.atGateway(i)
 	return i
+}
+
+// atGateway is a user's request reaching the gateway: the rate limiter,
+// then the first try.
+func (s *Shop) atGateway(i int32) {
+	if s.cfg.RateLimit.Enabled && !s.takeToken() {
+		s.m.rateLimited.Inc()
+		s.reqs[i].code = 429
+		s.respond(i)
+		return
+	}
+	s.send(i)
+}
+
+// pickJourney draws what an arriving user does. With one journey only, it
+// draws nothing, so such a shop keeps the random stream it always had.
+func (s *Shop) pickJourney() journey {
+	w := s.cfg.Journeys.weights()
+	total, only, n := 0.0, jBrowse, 0
+	for j, x := range w {
+		if x > 0 {
+			total += x
+			only = journey(j)
+			n++
+		}
+	}
+	if n == 1 {
+		return only
+	}
+	u := s.rng.Float64() * total
+	for j, x := range w {
+		if u < x {
+			return journey(j)
+		}
+		u -= x
+	}
+	return only
 }
 
 // send forwards request i from the gateway to the product service.
 func (s *Shop) send(i int32) {
 	r := &s.reqs[i]
 	r.attempt++
-	ok, probe := s.breaker.allow(s.cfg.Breaker, s.eng.now)
-	if !ok {
-		s.m.breakerRejected.Inc()
-		r.code, r.refused = 503, true
-		s.respond(i)
-		return
+	browse := r.journey == jBrowse
+	if browse {
+		ok, probe := s.breaker.allow(s.cfg.Breaker, s.eng.now)
+		if !ok {
+			s.m.breakerRejected.Inc()
+			r.code, r.refused = 503, true
+			s.respond(i)
+			return
+		}
+		r.probe = probe
 	}
-	r.probe, r.refused, r.code = probe, false, 0
+	r.refused, r.code = false, 0
+	r.sentAt, r.mono = s.eng.now, s.cfg.Topology == Monolith
 	t := s.cfg.Timeouts.GatewayMs
-	if s.cfg.Faults.Partition {
+	if (browse && s.cfg.Faults.Partition) || (!r.mono && s.partitioned(nGateway, journeyEntry[r.journey])) {
 		// The try vanishes. Only a timeout ends it: the gateway's, or
 		// without one the connection's own.
 		r.lost = true
 		if t == 0 {
 			t = connectTimeoutMs
 		}
-	} else {
+	} else if browse {
 		s.eng.schedule(s.eng.now+s.hop(), evAtProduct, i, 0)
+		if s.cfg.Hedging.Enabled && r.twin < 0 {
+			r.hedged = true
+			s.eng.schedule(s.eng.now+s.cfg.Hedging.DelayMs/1000, evHedge, i, timerTag(r))
+		}
+	} else {
+		s.eng.schedule(s.eng.now+s.hop(), evEnter, i, 0)
 	}
 	if t > 0 {
 		s.eng.schedule(s.eng.now+t/1000, evTimeout, i, timerTag(r))
@@ -474,17 +611,27 @@ func (s *Shop) timeout(i int32, tag uint32) {
 	}
 	s.m.timeouts.Inc()
 	r.abandoned = true
-	s.recordTry(r, true)
+	if r.journey == jBrowse {
+		s.recordTry(r, true)
+	}
 	lost := r.lost
+	if tw := r.twin; tw >= 0 {
+		s.reqs[tw].twin = -1 // the other try of the hedge carries on alone
+		r.twin = -1
+		if lost {
+			s.release(i)
+		}
+		return
+	}
 	if int(r.attempt) < s.cfg.Retries.MaxAttempts {
 		j := s.alloc()
 		r = &s.reqs[i] // alloc may have grown the slab
 		nr := &s.reqs[j]
-		nr.start, nr.product, nr.attempt = r.start, r.product, r.attempt
+		nr.start, nr.product, nr.attempt, nr.journey, nr.viaCDN, nr.user, nr.twin = r.start, r.product, r.attempt, r.journey, r.viaCDN, r.user, -1
 		s.retry(j)
 	} else {
-		s.m.gateway504.Inc()
-		s.m.gatewayLat.Observe(s.eng.now - r.start)
+		s.m.gateway(r.journey, 504).Inc()
+		s.m.gatewayLatency(r.journey).Observe(s.eng.now - r.start)
 		s.answered(r)
 	}
 	if lost {
@@ -530,51 +677,39 @@ func (s *Shop) ensureReplicas(n int) {
 	}
 }
 
-// pickReplica is the gateway's load balancer over the instances in
-// rotation; serverless, it is the platform's placement (-1: throttled).
-func (s *Shop) pickReplica() int {
+// pickReplica is the gateway's load balancer over the product instances
+// (or the monolith's) in rotation; serverless, it is the platform's
+// placement (-1: throttled).
+func (s *Shop) pickReplica(mono bool) int {
+	if mono {
+		return s.pick(s.mono, s.cfg.Monolith.Replicas, &s.rrs[nMonolith])
+	}
 	if s.cfg.Serverless.Enabled {
 		return s.placeServerless()
 	}
-	n := s.cfg.ProductReplicas
-	if n == 1 {
-		return 0
+	return s.pick(s.products, s.cfg.ProductReplicas, &s.rr)
+}
+
+// productPool is where request i's product page is served: the product
+// service's instances, or the monolith's; with each instance's workers and
+// queue.
+func (s *Shop) productPool(i int32) (sts []station, workers, queue int) {
+	if s.reqs[i].mono {
+		return s.mono, s.cfg.Monolith.Workers, s.cfg.Monolith.Queue
 	}
-	load := func(r int) int { return s.products[r].busy + s.products[r].q.n }
-	switch s.cfg.LoadBalancer {
-	case LeastConnections:
-		best := 0
-		for r := 1; r < n; r++ {
-			if load(r) < load(best) {
-				best = r
-			}
-		}
-		return best
-	case Random:
-		return s.rng.IntN(n)
-	case PowerOfTwo:
-		a, b := s.rng.IntN(n), s.rng.IntN(n-1)
-		if b >= a {
-			b++ // two distinct instances
-		}
-		if load(b) < load(a) {
-			return b
-		}
-		return a
-	}
-	s.rr = (s.rr + 1) % n
-	return s.rr
+	return s.products, s.workers(), s.cfg.ProductQueue
 }
 
 func (s *Shop) atProduct(i int32) {
-	r := s.pickReplica()
+	mono := s.reqs[i].mono
+	r := s.pickReplica(mono)
 	if r < 0 { // serverless, at its instance limit
 		s.m.throttled.Inc()
 		s.reqs[i].code = 429
 		s.eng.schedule(s.eng.now+s.hop(), evResponse, i, 0)
 		return
 	}
-	if r == 0 && s.cfg.Faults.ProductDown {
+	if r == 0 && (s.cfg.Faults.ProductDown || s.cfg.Faults.Service.Product.Down || (mono && s.monoDown())) {
 		// Crashed: the connection is refused, nothing reaches the service.
 		s.reqs[i].code = 503
 		s.eng.schedule(s.eng.now+s.hop(), evResponse, i, 0)
@@ -582,14 +717,15 @@ func (s *Shop) atProduct(i int32) {
 	}
 	s.reqs[i].atProduct = s.eng.now
 	s.reqs[i].replica = int16(r)
-	st := &s.products[r]
+	sts, workers, queueCap := s.productPool(i)
+	st := &sts[r]
 	st.advance(s.eng.now)
 	switch {
 	case st.readyAt > s.eng.now: // cold-starting: wait for it
 		st.q.push(s.reqs, i)
-	case st.busy < s.workers():
+	case st.busy < workers:
 		s.startProduct(i)
-	case st.q.n < s.cfg.ProductQueue:
+	case st.q.n < queueCap:
 		st.q.push(s.reqs, i)
 	default:
 		// Refused at once: the product service answers 503 without work.
@@ -603,12 +739,16 @@ func (s *Shop) atProduct(i int32) {
 // startProduct gives request i a worker; the caller has advanced the station.
 func (s *Shop) startProduct(i int32) {
 	r := s.reqs[i].replica
-	st := &s.products[r]
+	sts, _, _ := s.productPool(i)
+	st := &sts[r]
 	st.busy++
 	st.admitted(s.eng.now - s.reqs[i].atProduct)
 	work := s.model.cpu.sample(s.rng)
-	if hog := s.cfg.Faults.ProductCPUHog; r == 0 && hog > 1 {
+	if hog := max(s.cfg.Faults.ProductCPUHog, s.cfg.Faults.Service.Product.CPUHog); r == 0 && hog > 1 {
 		work *= hog
+	}
+	if f := s.cfg.Faults.Service.Product; f != (ServiceFault{}) {
+		work += s.work(nProduct, int(r), zero{}) // drawn only when set: the random stream stays as it was
 	}
 	work += s.gcDelay(int(r)) + s.leak()
 	s.eng.schedule(s.eng.now+work, evCPUDone, i, 0)
@@ -622,6 +762,7 @@ func (s *Shop) lookup(i int32) {
 			s.m.cacheExpired.Inc()
 			s.m.cacheEntries.Set(float64(s.cache.size))
 		}
+		s.m.edge(s.reqs[i].place(nProduct), nCache).observe(0, false)
 		if s.cache.get(p) {
 			s.m.cacheHits.Inc()
 			s.eng.schedule(s.eng.now+s.model.cacheHit.sample(s.rng), evHitDone, i, 0)
@@ -662,7 +803,15 @@ func (s *Shop) query(i int32) {
 
 // queryTime draws how long request i's current query takes on a connection.
 func (s *Shop) queryTime(i int32) float64 {
-	t := s.model.db.sample(s.rng)
+	var t float64
+	if s.reqs[i].depth > 0 {
+		t = s.reqs[i].qdist.sample(s.rng)
+	} else {
+		t = s.model.db.sample(s.rng)
+	}
+	if c := s.cfg.Faults.DBLockContention; c > 0 {
+		t *= 1 + c*float64(s.db.busy-1)
+	}
 	if s.reqs[i].queries > 1 || s.reqs[i].queryNo > 0 { // part of an N+1 page
 		if s.reqs[i].queryNo == 0 {
 			t *= 0.5 // the product row
@@ -686,11 +835,28 @@ func (s *Shop) startDB(i int32) {
 func (s *Shop) dbDone(i int32) {
 	s.db.advance(s.eng.now)
 	s.db.busy--
-	s.m.dbLat.Observe(s.eng.now - s.reqs[i].atDB)
-	s.reqs[i].code = 200
 	// Draw only when the fault is on, so a shop without faults keeps the
 	// random stream (and so the exact numbers) it had before faults existed.
+	failed := false
 	if f := s.cfg.Faults.DBErrorRatio; f > 0 && s.rng.Float64() < f {
+		failed = true
+	}
+	if r := &s.reqs[i]; r.depth > 0 {
+		q := r.frames[r.depth-1].svc
+		code := int16(200)
+		if failed {
+			code = 500
+		}
+		s.m.dbQuery(q, code).Inc()
+		s.m.dbQueryLatency(q).Observe(s.eng.now - r.atDB)
+		s.drainDB()
+		s.svcQueryDone(i, failed)
+		return
+	}
+	s.m.dbLat.Observe(s.eng.now - s.reqs[i].atDB)
+	s.m.edge(s.reqs[i].place(nProduct), nDB).observe(s.eng.now-s.reqs[i].atDB, failed)
+	s.reqs[i].code = 200
+	if failed {
 		s.m.db500.Inc()
 		s.reqs[i].code = 500
 		s.drainDB()
@@ -738,9 +904,14 @@ func (s *Shop) settleWaiters(leader int32, code int16) {
 
 func (s *Shop) productDone(i int32) {
 	r := int(s.reqs[i].replica)
-	s.products[r].advance(s.eng.now)
-	s.products[r].busy--
-	if s.reqs[i].code == 500 {
+	mono := s.reqs[i].mono
+	sts, _, _ := s.productPool(i)
+	sts[r].advance(s.eng.now)
+	sts[r].busy--
+	if f := s.cfg.Faults.Service.Product; s.reqs[i].code != 500 && f.ErrorRatio > 0 && s.rng.Float64() < f.ErrorRatio {
+		s.reqs[i].code = int16(max(f.ErrorCode, 500))
+		s.m.svcRequest(nProduct, s.reqs[i].code).Inc()
+	} else if s.reqs[i].code == 500 {
 		s.m.product500.Inc()
 	} else {
 		s.reqs[i].code = 200
@@ -748,6 +919,10 @@ func (s *Shop) productDone(i int32) {
 	}
 	s.m.productLat.Observe(s.eng.now - s.reqs[i].atProduct)
 	s.eng.schedule(s.eng.now+s.hop(), evResponse, i, 0)
+	if mono {
+		s.drainMono(r)
+		return
+	}
 	s.drainProduct(r)
 	if st := &s.products[r]; s.cfg.Serverless.Enabled && st.busy+st.q.n == 0 {
 		st.gen++
@@ -779,24 +954,28 @@ func (s *Shop) respond(i int32) {
 		s.release(i)
 		return
 	}
-	if r.code != 429 && !r.refused {
+	if r.code != 429 && !r.refused && r.journey == jBrowse {
 		s.recordTry(r, r.code >= 500)
+	}
+	if tw := r.twin; tw >= 0 {
+		s.reqs[tw].twin, r.twin = -1, -1
+		if r.code >= 500 {
+			s.release(i) // this try of a hedged pair failed: the other may yet succeed
+			return
+		}
+		s.reqs[tw].abandoned = true // the first success wins; the other try is work for nobody
 	}
 	if r.code >= 500 && int(r.attempt) < s.cfg.Retries.MaxAttempts {
 		s.retry(i)
 		return
 	}
-	switch r.code {
-	case 200:
-		s.m.gatewayOK.Inc()
-	case 429:
-		s.m.gateway429.Inc()
-	case 500:
-		s.m.gateway500.Inc()
-	default:
-		s.m.gateway503.Inc()
+	s.m.gateway(r.journey, r.code).Inc()
+	s.m.gatewayLatency(r.journey).Observe(s.eng.now - r.start)
+	if r.viaCDN {
+		s.fromOrigin(i)
+	} else {
+		s.m.clientLatency(r.journey).Observe(s.eng.now - r.start + s.model.originRTT.sample(s.netRng))
 	}
-	s.m.gatewayLat.Observe(s.eng.now - r.start)
 	s.answered(r)
 	s.release(i)
 }
@@ -817,24 +996,68 @@ func (s *Shop) answered(r *request) {
 
 // updateGauges publishes the stations' state and integrals up to now.
 func (s *Shop) updateGauges() {
+	now := s.eng.now
 	s.m.gatewayInFlight.Set(float64(s.inSystem))
 	s.m.breakerState.Set(float64(s.breaker.state))
+	micro := s.cfg.Topology == Microservices
 	inProduct := 0
 	for r := range s.products {
 		st := &s.products[r]
+		st.advance(now)
 		servers := s.workers()
 		switch {
 		case s.cfg.Serverless.Enabled && !st.alive:
 			servers = 0
-		case !s.cfg.Serverless.Enabled && r >= s.cfg.ProductReplicas && st.busy+st.q.n == 0:
+		case (!micro || (!s.cfg.Serverless.Enabled && r >= s.cfg.ProductReplicas)) && st.busy+st.q.n == 0:
 			servers = 0 // out of rotation and drained
 		}
 		st.flush(servers)
 		inProduct += st.busy + st.q.n
 	}
 	s.m.productInFlight.Set(float64(inProduct))
-	s.m.productReplicas.Set(float64(s.liveReplicas()))
+	if micro {
+		s.m.productReplicas.Set(float64(s.liveReplicas()))
+	} else {
+		s.m.productReplicas.Set(0)
+	}
+	flushPool := func(n node, sts []station, replicas, workers int, inRotation bool) {
+		inFlight := 0
+		for r := range sts {
+			st := &sts[r]
+			st.advance(now)
+			servers := workers
+			if (!inRotation || r >= replicas) && st.busy+st.q.n == 0 {
+				servers = 0
+			}
+			st.flush(servers)
+			inFlight += st.busy + st.q.n
+		}
+		if !inRotation {
+			replicas = 0
+		}
+		s.m.replicasOf(n).Set(float64(replicas))
+		s.m.inFlightOf(n).Set(float64(inFlight))
+	}
+	if len(s.mono) > 0 {
+		flushPool(nMonolith, s.mono, s.cfg.Monolith.Replicas, s.cfg.Monolith.Workers, !micro)
+	}
+	for _, n := range services {
+		if len(s.svcs[n]) > 0 {
+			c := s.cfg.Services.of(n)
+			flushPool(n, s.svcs[n], c.Replicas, c.Workers, micro)
+		}
+	}
+	for r := range s.consumers {
+		st := &s.consumers[r]
+		st.advance(now)
+		servers := 1
+		if r >= s.cfg.Queue.Consumers || (r == 0 && s.cfg.Faults.QueueConsumerStall) {
+			servers = 0
+		}
+		st.flush(servers)
+	}
+	s.queueGauges()
+	s.db.advance(now)
 	s.db.flush(s.cfg.DBConnections)
-	s.m.edgeCache.Set(b2f(s.cfg.Cache.Enabled))
 	s.m.dbInFlight.Set(float64(s.db.busy + s.db.q.n))
 }

@@ -73,7 +73,7 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 
 func TestDeterministicUnderSeed(t *testing.T) {
 	run := func(seed uint64) string {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Seed = seed
 		s, err := New(cfg, nil)
 		if err != nil {
@@ -167,9 +167,10 @@ func TestQueueingTheory(t *testing.T) {
 			lambda := tc.rho * float64(tc.c) * mu
 			var T, n, sum, waited, queued, busy float64
 			for seed := uint64(1); seed <= 4; seed++ {
-				cfg := DefaultConfig()
+				cfg := browseConfig()
 				cfg.Seed, cfg.ArrivalRate, cfg.ProductWorkers, cfg.ProductQueue, cfg.DBConnections = seed, lambda, maxWorkers, 0, tc.c
-				mdl := model{hop: deterministic{0}, cpu: deterministic{0}, cacheHit: deterministic{0}, db: exponential{1 / mu}, zipfS: 1.1}
+				mdl := defaultModel()
+				mdl.hop, mdl.cpu, mdl.cacheHit, mdl.db, mdl.zipfS = deterministic{0}, deterministic{0}, deterministic{0}, exponential{1 / mu}, 1.1
 				s, err := newShop(cfg, mdl, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -210,7 +211,7 @@ func TestQueueingTheory(t *testing.T) {
 // requests still inside when the run ends.
 func TestLittlesLawPerService(t *testing.T) {
 	for _, cache := range []bool{false, true} {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Cache.Enabled = cache
 		s, err := New(cfg, nil)
 		if err != nil {
@@ -236,7 +237,7 @@ func TestLittlesLawPerService(t *testing.T) {
 // load by its hit ratio and removes both.
 func TestCacheRescuesTheDefaultShop(t *testing.T) {
 	measure := func(cache bool) (p99, errRatio, dbPerReq, hitRatio float64) {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Cache.Enabled = cache
 		s, err := New(cfg, nil)
 		if err != nil {
@@ -384,4 +385,12 @@ func BenchmarkAdvance(b *testing.B) {
 	sec := b.Elapsed().Seconds()
 	b.ReportMetric(float64(s.eng.fired-start)/sec, "events/s")
 	b.ReportMetric(float64(b.N)*10/sec, "x-realtime")
+}
+
+// browseConfig is the default shop with every user browsing product pages:
+// the path most tests are about, with its random stream unchanged.
+func browseConfig() Config {
+	c := DefaultConfig()
+	c.Journeys = Journeys{Browse: 1}
+	return c
 }

@@ -14,7 +14,7 @@ import (
 // wait for their answers.
 func TestClosedModelObeysTheResponseTimeLaw(t *testing.T) {
 	run := func(users int, thinkMs float64, cache bool) (x, r float64, refused float64) {
-		cfg := DefaultConfig()
+		cfg := browseConfig()
 		cfg.Cache.Enabled = cache
 		cfg.Load.Model, cfg.Load.Users, cfg.Load.ThinkMs = ClosedModel, users, thinkMs
 		s, d := measure(t, cfg, 30*time.Second, 300*time.Second)
