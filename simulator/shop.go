@@ -116,7 +116,7 @@ type Shop struct {
 	rng    *rand.Rand
 	netRng *rand.Rand // the user's network, which changes nothing in the shop: its own stream
 	zipf   *rand.Zipf
-	cache  *lru
+	cache  cacheSet
 	reqs   []request
 	free   int32
 	arrGen uint32
@@ -164,7 +164,7 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 		logger: logger, m: newMetrics(), model: mdl, cfg: cfg,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		netRng: rand.New(rand.NewPCG(cfg.Seed, 0x2e7)),
-		cache:  newLRU(catalogSize, cfg.Cache.Capacity),
+		cache:  newCache(cfg.Cache.Policy, catalogSize, cfg.Cache.Capacity),
 		free:   -1,
 	}
 	s.db = newStation(s.m.station("db", "0"))
@@ -252,6 +252,9 @@ func (s *Shop) apply(cfg Config) {
 	if !cfg.Breaker.Enabled {
 		s.breaker = breaker{} // switched off, it forgets; switched on, it starts closed
 	}
+	if cfg.Cache.Policy != old.Cache.Policy {
+		s.cache = newCache(cfg.Cache.Policy, catalogSize, cfg.Cache.Capacity) // a new policy starts cold
+	}
 	if !cfg.Cache.Enabled || (cfg.Faults.CacheFlush && !s.flushed) {
 		s.cache.clear() // a cache switched off (or flushed) forgets; switched on it starts cold
 	}
@@ -261,7 +264,7 @@ func (s *Shop) apply(cfg Config) {
 	}
 	s.cdn.resize(cfg.CDN.Capacity)
 	s.cache.resize(cfg.Cache.Capacity)
-	s.m.cacheEntries.Set(float64(s.cache.size))
+	s.m.cacheEntries.Set(float64(s.cache.len()))
 	if cfg.Faults.LeakMsPerMin > 0 && old.Faults.LeakMsPerMin == 0 {
 		s.leakSince = s.eng.now // the leak starts growing now; clearing it is a restart
 	}
@@ -703,6 +706,13 @@ func (s *Shop) productPool(i int32) (sts []station, workers, queue int) {
 func (s *Shop) atProduct(i int32) {
 	mono := s.reqs[i].mono
 	r := s.pickReplica(mono)
+	if tw := s.reqs[i].twin; tw >= 0 && !s.cfg.Serverless.Enabled && r == int(s.reqs[tw].replica) {
+		if n := s.cfg.ProductReplicas; !mono && n > 1 {
+			r = (r + 1) % n // a hedge goes to another instance than the try it hedges
+		} else if n := s.cfg.Monolith.Replicas; mono && n > 1 {
+			r = (r + 1) % n
+		}
+	}
 	if r < 0 { // serverless, at its instance limit
 		s.m.throttled.Inc()
 		s.reqs[i].code = 429
@@ -760,7 +770,7 @@ func (s *Shop) lookup(i int32) {
 	if s.cfg.Cache.Enabled && !s.cfg.Faults.CacheDown {
 		if ttl := s.cfg.Cache.TTLMs; ttl > 0 && s.cache.expired(p, s.eng.now-ttl/1000) {
 			s.m.cacheExpired.Inc()
-			s.m.cacheEntries.Set(float64(s.cache.size))
+			s.m.cacheEntries.Set(float64(s.cache.len()))
 		}
 		s.m.edge(s.reqs[i].place(nProduct), nCache).observe(0, false)
 		if s.cache.get(p) {
@@ -878,7 +888,7 @@ func (s *Shop) dbDone(i int32) {
 		if s.cache.put(s.reqs[i].product, s.eng.now) {
 			s.m.cacheEvictions.Inc()
 		}
-		s.m.cacheEntries.Set(float64(s.cache.size))
+		s.m.cacheEntries.Set(float64(s.cache.len()))
 	}
 	s.drainDB()
 	s.productDone(i)
