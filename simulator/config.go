@@ -306,7 +306,7 @@ func DefaultConfig() Config {
 		LoadBalancer:    RoundRobin,
 		ProductWorkers:  16,
 		ProductQueue:    64,
-		DBConnections:   5,
+		DBConnections:   4,
 		DB:              DBConfig{Index: true, NPlusOne: false, RelatedItems: 10},
 		Cache:           CacheConfig{Enabled: false, Capacity: 1000, Policy: LRU},
 		RateLimit:       RateLimit{Enabled: false, RPS: 200, Burst: 50},
