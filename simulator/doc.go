@@ -18,6 +18,13 @@
 // and a log-normal query time. Latency is measured from when a request was
 // meant to start, so queueing is never hidden.
 //
+// Users do more than browse: each arrival picks a journey by weight (search,
+// add to cart, check out, load an image), served by the shop's other
+// services — auth, search, cart, order, inventory, payment, notification,
+// static — through one generic machine (services.go), as microservices
+// with network hops between them or all in one monolith process. Checkout
+// can go through a message queue (mq.go); images through a CDN edge.
+//
 // Stations are plain c-server FIFO queues, so where queueing theory has an
 // answer (M/M/1, M/M/c, Little's law) the simulation must agree with it; the
 // tests check that.
