@@ -203,7 +203,15 @@ func flatten(c simulator.Config) map[string]string {
 			}
 			return
 		}
-		out[prefix] = fmt.Sprint(v)
+		switch v.(type) {
+		case nil:
+			out[prefix] = "none"
+		case []any:
+			b, _ := json.Marshal(v) // a list of partitions or stages: show it as written
+			out[prefix] = string(b)
+		default:
+			out[prefix] = fmt.Sprint(v)
+		}
 	}
 	walk("", tree)
 	return out

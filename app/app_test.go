@@ -311,8 +311,11 @@ func TestKnobChangesDescribeEveryKnob(t *testing.T) {
 	next.Retries.MaxAttempts = 3
 	next.Faults.DBErrorRatio = 0.1
 	next.RateLimit.Enabled = true
+	next.Topology = simulator.Monolith
+	next.Faults.Partitions = []simulator.Partition{{A: "order", B: "payment"}}
 	got := strings.Join(knobChanges(old, next), "; ")
-	want := "cache: off → on; faults.db_error_ratio: 0 → 0.1; rate_limit: off → on; retries.max_attempts: 1 → 3"
+	want := `cache: off → on; faults.db_error_ratio: 0 → 0.1; faults.partitions: none → [{"a":"order","b":"payment"}]; ` +
+		"rate_limit: off → on; retries.max_attempts: 1 → 3; topology: microservices → monolith"
 	if got != want {
 		t.Errorf("knobChanges = %q\nwant          %q", got, want)
 	}
