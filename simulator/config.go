@@ -250,6 +250,10 @@ type DBConfig struct {
 	Index        bool `json:"index"`
 	NPlusOne     bool `json:"n_plus_one"`
 	RelatedItems int  `json:"related_items"` // the N of N+1
+	// Distribution of a query's time, same mean: "lognormal" (σ 0.5, the
+	// default), "exponential", "deterministic", or "hyperexponential"
+	// (squared coefficient of variation 4: a heavy tail).
+	Distribution string `json:"distribution"`
 }
 
 // scanFactor is how much longer a query takes without its index.
@@ -307,7 +311,7 @@ func DefaultConfig() Config {
 		ProductWorkers:  16,
 		ProductQueue:    64,
 		DBConnections:   4,
-		DB:              DBConfig{Index: true, NPlusOne: false, RelatedItems: 10},
+		DB:              DBConfig{Index: true, NPlusOne: false, RelatedItems: 10, Distribution: LogNormal},
 		Cache:           CacheConfig{Enabled: false, Capacity: 1000, Policy: LRU},
 		RateLimit:       RateLimit{Enabled: false, RPS: 200, Burst: 50},
 		Retries:         Retries{MaxAttempts: 1, BackoffMs: 50},
@@ -339,6 +343,14 @@ func DefaultConfig() Config {
 const (
 	Microservices = "microservices"
 	Monolith      = "monolith"
+)
+
+// Query-time distributions.
+const (
+	LogNormal        = "lognormal"
+	Exponential      = "exponential"
+	Deterministic    = "deterministic"
+	HyperExponential = "hyperexponential"
 )
 
 // Cache eviction policies.
@@ -534,6 +546,9 @@ func (c Config) validateServices() []error {
 	}
 	if h := c.Hedging; !(h.DelayMs >= 0 && h.DelayMs <= 60_000) {
 		errs = append(errs, fmt.Errorf("hedging.delay_ms must be in [0, 60000], got %v", h.DelayMs))
+	}
+	if !slices.Contains([]string{LogNormal, Exponential, Deterministic, HyperExponential}, c.DB.Distribution) {
+		errs = append(errs, fmt.Errorf("db.distribution must be one of %s, %s, %s, %s, got %q", LogNormal, Exponential, Deterministic, HyperExponential, c.DB.Distribution))
 	}
 	if c.Cache.Policy != LRU && c.Cache.Policy != LFU {
 		errs = append(errs, fmt.Errorf("cache.policy must be %q or %q, got %q", LRU, LFU, c.Cache.Policy))

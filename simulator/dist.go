@@ -44,6 +44,24 @@ type shifted struct {
 func (d shifted) sample(r *rand.Rand) float64 { return d.min + d.d.sample(r) }
 func (d shifted) mean() float64               { return d.min + d.d.mean() }
 
+// hyperExponential is a mix of two exponentials with balanced means: the
+// same mean as an exponential but a squared coefficient of variation scv > 1,
+// a heavy-tailed service time (most queries fast, a few very slow).
+type hyperExponential struct{ p, m1, m2 float64 }
+
+func newHyperExponential(mean, scv float64) hyperExponential {
+	p := (1 + math.Sqrt((scv-1)/(scv+1))) / 2
+	return hyperExponential{p: p, m1: mean / (2 * p), m2: mean / (2 * (1 - p))}
+}
+
+func (d hyperExponential) sample(r *rand.Rand) float64 {
+	if r.Float64() < d.p {
+		return r.ExpFloat64() * d.m1
+	}
+	return r.ExpFloat64() * d.m2
+}
+func (d hyperExponential) mean() float64 { return d.p*d.m1 + (1-d.p)*d.m2 }
+
 // zero takes no time.
 type zero struct{}
 

@@ -115,6 +115,7 @@ type Shop struct {
 	eng    engine
 	rng    *rand.Rand
 	netRng *rand.Rand // the user's network, which changes nothing in the shop: its own stream
+	dbDist dist       // a product query's time: the model's, or db.distribution with its mean
 	zipf   *rand.Zipf
 	cache  cacheSet
 	reqs   []request
@@ -168,6 +169,7 @@ func newShop(cfg Config, mdl model, logger *slog.Logger) (*Shop, error) {
 		free:   -1,
 	}
 	s.db = newStation(s.m.station("db", "0"))
+	s.dbDist = s.queryDist(cfg.DB.Distribution)
 	s.cdn = newLRU(catalogSize, cfg.CDN.Capacity)
 	s.broker.ready = newQueue()
 	s.ensurePools()
@@ -259,6 +261,7 @@ func (s *Shop) apply(cfg Config) {
 		s.cache.clear() // a cache switched off (or flushed) forgets; switched on it starts cold
 	}
 	s.flushed = cfg.Faults.CacheFlush
+	s.dbDist = s.queryDist(cfg.DB.Distribution)
 	if !cfg.CDN.Enabled {
 		s.cdn.clear()
 	}
@@ -811,13 +814,28 @@ func (s *Shop) query(i int32) {
 	}
 }
 
+// queryDist is the product query's time under a distribution knob, with the
+// model's mean; log-normal is the model's own.
+func (s *Shop) queryDist(name string) dist {
+	m := s.model.db.mean()
+	switch name {
+	case Exponential:
+		return exponential{m}
+	case Deterministic:
+		return deterministic{m}
+	case HyperExponential:
+		return newHyperExponential(m, 4)
+	}
+	return s.model.db
+}
+
 // queryTime draws how long request i's current query takes on a connection.
 func (s *Shop) queryTime(i int32) float64 {
 	var t float64
 	if s.reqs[i].depth > 0 {
 		t = s.reqs[i].qdist.sample(s.rng)
 	} else {
-		t = s.model.db.sample(s.rng)
+		t = s.dbDist.sample(s.rng)
 	}
 	if c := s.cfg.Faults.DBLockContention; c > 0 {
 		t *= 1 + c*float64(s.db.busy-1)
