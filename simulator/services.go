@@ -232,7 +232,7 @@ func (s *Shop) svcArrive(i int32) {
 	r := &s.reqs[i]
 	f := &r.frames[r.depth-1]
 	sts, replicas, workers, queueCap := s.genericPool(r, f)
-	rep := s.pick(sts, replicas, &s.rrs[f.svc])
+	rep := s.pick(sts, replicas, &s.rrs[r.place(f.svc)])
 	f.replica, f.at = int16(rep), s.eng.now
 	if rep == 0 && (s.cfg.Faults.Service.of(f.svc).Down || (r.mono && s.monoDown())) {
 		s.svcRefuse(i, 503) // crashed: the connection is refused
