@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 
 	scrape "github.com/archscope/archscope/collectors"
@@ -30,6 +32,41 @@ var livePanels = []livePanel{
 	{"throughput", `sum(rate(shop_requests_total{job="demo",service="gateway",code=~"2.."}[` + rateWindow + `]))`},
 	{"errors", `(sum(rate(shop_requests_total{job="demo",service="gateway",code!~"2.."}[` + rateWindow + `])) or vector(0))` +
 		` / sum(rate(shop_requests_total{job="demo",service="gateway"}[` + rateWindow + `]))`},
+	{"offered", `sum(rate(shop_offered_requests_total{job="demo"}[` + rateWindow + `]))`},
+	{"saturation", `max(` + utilisation + `)`},
+}
+
+// utilisation is each service's busy share of its workers (or connections).
+const utilisation = `sum by (service) (rate(shop_busy_seconds_total{job="demo"}[` + rateWindow + `]))` +
+	` / sum by (service) (shop_servers{job="demo"} > 0)`
+
+// liveStat is a family of live numbers, one per label combination of By,
+// sent with every point but kept by the page only as the latest value: what
+// the topology map and the service table draw. A series' id is ID, ":", and
+// its By label values joined by ">" (e.g. "edge_rps:gateway>product").
+type liveStat struct {
+	ID    string
+	Query string
+	By    []string
+}
+
+var liveStats = []liveStat{
+	{"svc_rps", `sum by (service) (rate(shop_requests_total{job="demo"}[` + rateWindow + `]))`, []string{"service"}},
+	{"svc_err", `sum by (service) (rate(shop_requests_total{job="demo",code=~"5.."}[` + rateWindow + `])) / sum by (service) (rate(shop_requests_total{job="demo"}[` + rateWindow + `]))`, []string{"service"}},
+	{"svc_p99", `histogram_quantile(0.99, sum by (service, le) (rate(shop_request_duration_seconds_bucket{job="demo"}[` + rateWindow + `])))`, []string{"service"}},
+	{"svc_util", utilisation, []string{"service"}},
+	{"svc_queue", `sum by (service) (rate(shop_queued_seconds_total{job="demo"}[` + rateWindow + `]))`, []string{"service"}},
+	{"svc_replicas", `sum by (service) (shop_replicas{job="demo"})`, []string{"service"}},
+	{"edge_up", `shop_topology_edge{job="demo"}`, []string{"from", "to"}},
+	{"edge_rps", `sum by (from, to) (rate(shop_edge_duration_seconds_count{job="demo"}[` + rateWindow + `]))`, []string{"from", "to"}},
+	{"edge_lat", `sum by (from, to) (rate(shop_edge_duration_seconds_sum{job="demo"}[` + rateWindow + `])) / sum by (from, to) (rate(shop_edge_duration_seconds_count{job="demo"}[` + rateWindow + `]))`, []string{"from", "to"}},
+	{"edge_err", `sum by (from, to) (rate(shop_edge_errors_total{job="demo"}[` + rateWindow + `]))`, []string{"from", "to"}},
+	{"breaker", `max(shop_circuit_breaker_state{job="demo"})`, nil},
+	{"cache_hit", `sum(rate(shop_cache_hits_total{job="demo"}[` + rateWindow + `])) / (sum(rate(shop_cache_hits_total{job="demo"}[` + rateWindow + `])) + sum(rate(shop_cache_misses_total{job="demo"}[` + rateWindow + `])))`, nil},
+	{"queue_ready", `sum(shop_queue_ready_messages{job="demo"})`, nil},
+	{"queue_lag", `max(shop_queue_oldest_message_age_seconds{job="demo"})`, nil},
+	{"queue_rate", `sum(rate(shop_queue_acked_total{job="demo"}[` + rateWindow + `]))`, nil},
+	{"queue_dead", `sum(shop_queue_dead_letter_messages{job="demo"})`, nil},
 }
 
 func quantileQuery(q string) string {
@@ -43,12 +80,14 @@ type pointsMsg struct {
 	Type   string              `json:"type"`
 	Time   float64             `json:"time"`
 	Values map[string]*float64 `json:"values"`
+	Stats  map[string]float64  `json:"stats,omitempty"`
 }
 
 type snapshotMsg struct {
 	Type        string                   `json:"type"`
 	Series      map[string][][2]*float64 `json:"series"`
 	Annotations []annotationJSON         `json:"annotations"`
+	Stats       map[string]float64       `json:"stats"`
 	End         float64                  `json:"-"`
 }
 
@@ -79,8 +118,51 @@ func (a *App) onScrape(h scrape.TargetHealth) {
 		}
 		msg.Values[p.ID] = v
 	}
+	msg.Stats = a.stats(ctx, h.LastScrape)
 	a.hub.broadcast(msg.Time, msg)
 	a.liveDelay.Observe(time.Since(h.LastScrape).Seconds())
+}
+
+// stats evaluates the live stats at ts; a failed query is logged and left out.
+func (a *App) stats(ctx context.Context, ts time.Time) map[string]float64 {
+	out := make(map[string]float64, 160)
+	for _, st := range liveStats {
+		q, err := a.engine.NewInstantQuery(ctx, a.db, nil, st.Query, ts)
+		if err != nil {
+			a.logger.Warn("live stat query failed", "stat", st.ID, "err", err)
+			continue
+		}
+		res := q.Exec(ctx)
+		if res.Err != nil {
+			a.logger.Warn("live stat query failed", "stat", st.ID, "err", res.Err)
+		}
+		if v, ok := res.Value.(promql.Vector); ok {
+			for _, smp := range v {
+				if f := finite(smp.F); f != nil {
+					out[statID(st, smp.Metric)] = *f
+				}
+			}
+		}
+		q.Close()
+	}
+	return out
+}
+
+func statID(st liveStat, m labels.Labels) string {
+	if len(st.By) == 0 {
+		return st.ID
+	}
+	var b strings.Builder
+	b.WriteString(st.ID)
+	for i, name := range st.By {
+		if i == 0 {
+			b.WriteByte(':')
+		} else {
+			b.WriteByte('>')
+		}
+		b.WriteString(m.Get(name))
+	}
+	return b.String()
 }
 
 // instant evaluates a query that yields at most one number at ts; nil means
@@ -132,6 +214,7 @@ func (a *App) snapshot(ctx context.Context) (snapshotMsg, error) {
 		q.Close()
 		msg.Series[p.ID] = pts
 	}
+	msg.Stats = a.stats(ctx, end)
 	anns, err := a.db.Annotations(start.UnixMilli(), end.UnixMilli())
 	if err != nil {
 		return msg, err
