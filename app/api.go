@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -45,6 +46,7 @@ func (a *App) routes() http.Handler {
 	if a.shop != nil {
 		mux.Handle("GET /demo/metrics", a.shop.Handler())
 		mux.HandleFunc("GET /api/v1/demo/config", a.handleDemoConfig)
+		mux.HandleFunc("GET /api/v1/demo/defaults", a.handleDemoDefaults)
 		mux.Handle("PUT /api/v1/demo/config", a.authorized(http.HandlerFunc(a.handlePutDemoConfig)))
 	}
 	h := a.hub
@@ -98,12 +100,28 @@ func (a *App) handleDemoConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSONResponse(w, http.StatusOK, a.shop.Config())
 }
 
+// handleDemoDefaults is the shop's starting configuration, with the running
+// shop's seed and speed: PUT it back to undo every change (presets start so).
+func (a *App) handleDemoDefaults(w http.ResponseWriter, r *http.Request) {
+	cur, def := a.shop.Config(), simulator.DefaultConfig()
+	def.Seed, def.Speed = cur.Seed, cur.Speed
+	writeJSONResponse(w, http.StatusOK, def)
+}
+
+// maxPresetName bounds ?preset=, which names the change in its annotation.
+const maxPresetName = 80
+
 // handlePutDemoConfig merges a partial JSON config into the current one,
 // applies it, and records an annotation per changed knob.
 func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", "read body: "+err.Error())
+		return
+	}
+	preset := r.URL.Query().Get("preset")
+	if len(preset) > maxPresetName || strings.ContainsFunc(preset, unicode.IsControl) {
+		writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("preset: a name of at most %d printable characters", maxPresetName))
 		return
 	}
 	a.knobMu.Lock()
@@ -122,6 +140,9 @@ func (a *App) handlePutDemoConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
+	if preset != "" {
+		a.annotate(storage.Annotation{Time: now.UnixMilli(), Text: "preset: " + preset, Tags: []string{"preset"}})
+	}
 	for _, text := range knobChanges(old, next) {
 		a.annotate(storage.Annotation{Time: now.UnixMilli(), Text: text, Tags: []string{"knob"}})
 	}

@@ -378,3 +378,48 @@ func TestConfiguredTargetsAreScraped(t *testing.T) {
 	}
 	t.Fatal("the configured target's sample never reached the query API")
 }
+
+// TestPresetsStartFromTheDefaults: the defaults endpoint gives back the
+// shop's starting knobs, and a PUT naming a preset is annotated with its
+// name before the knob changes it makes.
+func TestPresetsStartFromTheDefaults(t *testing.T) {
+	a := run(t, Options{})
+	u := a.URL() + "/api/v1/demo/config"
+	if code, out := put(t, u, `{"arrival_rate": 90, "topology": "monolith"}`, ""); code != 200 {
+		t.Fatalf("PUT: %d %v", code, out)
+	}
+	resp, err := http.Get(a.URL() + "/api/v1/demo/defaults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def simulator.Config
+	if err := json.NewDecoder(resp.Body).Decode(&def); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if def.ArrivalRate != simulator.DefaultConfig().ArrivalRate || def.Topology != simulator.Microservices {
+		t.Fatalf("defaults: arrival_rate %v, topology %q", def.ArrivalRate, def.Topology)
+	}
+	def.Cache.Enabled = true
+	body, _ := json.Marshal(def)
+	if code, out := put(t, u+"?preset=Add+a+cache", string(body), ""); code != 200 {
+		t.Fatalf("PUT preset: %d %v", code, out)
+	}
+	_, pr := get(t, a.URL()+"/api/v1/annotations")
+	var all []annotationJSON
+	if err := json.Unmarshal(pr.Data, &all); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, an := range all[1:] { // after the start
+		texts = append(texts, an.Text)
+	}
+	want := []string{"arrival_rate: 150 → 90", "topology: microservices → monolith",
+		"preset: Add a cache", "arrival_rate: 90 → 150", "cache: off → on", "topology: monolith → microservices"}
+	if !slices.Equal(texts, want) {
+		t.Errorf("annotations %q\nwant        %q", texts, want)
+	}
+	if code, _ := put(t, u+"?preset=%07bell", "{}", ""); code != 400 {
+		t.Errorf("a preset name with a control character: %d, want 400", code)
+	}
+}
