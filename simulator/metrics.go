@@ -45,7 +45,7 @@ type metrics struct {
 	cacheHits, cacheMisses, cacheEvictions, cacheExpired, cacheCoalesced prometheus.Counter
 	cacheEntries                                                         prometheus.Gauge
 
-	edgeLatency                                         *prometheus.HistogramVec
+	edgeRequests, edgeSeconds                           *prometheus.CounterVec
 	edgeErrors                                          *prometheus.CounterVec
 	mqPublished, mqAcked, mqRedelivered, mqDeadLettered prometheus.Counter
 	mqReady, mqUnacked, mqDead, mqOldest, mqConsumers   prometheus.Gauge
@@ -152,12 +152,12 @@ func (m *metrics) gatewayLatency(j journey) prometheus.Observer {
 
 // edgeMetrics are one call path's: latency as the caller sees it, and failures.
 type edgeMetrics struct {
-	latency prometheus.Observer
-	errors  prometheus.Counter
+	requests, seconds, errors prometheus.Counter
 }
 
 func (e *edgeMetrics) observe(d float64, failed bool) {
-	e.latency.Observe(d)
+	e.requests.Inc()
+	e.seconds.Add(d)
 	if failed {
 		e.errors.Inc()
 	}
@@ -166,8 +166,9 @@ func (e *edgeMetrics) observe(d float64, failed bool) {
 func (m *metrics) edge(from, to node) *edgeMetrics {
 	if m.edgeKids[from][to] == nil {
 		m.edgeKids[from][to] = &edgeMetrics{
-			latency: m.edgeLatency.WithLabelValues(nodeNames[from], nodeNames[to]),
-			errors:  m.edgeErrors.WithLabelValues(nodeNames[from], nodeNames[to]),
+			requests: m.edgeRequests.WithLabelValues(nodeNames[from], nodeNames[to]),
+			seconds:  m.edgeSeconds.WithLabelValues(nodeNames[from], nodeNames[to]),
+			errors:   m.edgeErrors.WithLabelValues(nodeNames[from], nodeNames[to]),
 		}
 	}
 	return m.edgeKids[from][to]
@@ -270,9 +271,13 @@ func newMetrics() *metrics {
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_misses_total", Help: "Product lookups the cache could not answer."})
 	m.cacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "shop_cache_evictions_total", Help: "Entries evicted to make room."})
 	m.cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shop_cache_entries", Help: "Entries in the cache."})
-	m.edgeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "shop_edge_duration_seconds", Help: "Calls along one edge of the topology, from the caller's side: rate of the count is the edge's request rate.",
-		Buckets: latencyBuckets,
+	// Edges are counters, not histograms: there are many, a map needs their
+	// rate and mean, and a histogram observation costs several counters'.
+	m.edgeRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_edge_requests_total", Help: "Calls along one edge of the topology (caller → callee).",
+	}, []string{"from", "to"})
+	m.edgeSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shop_edge_request_duration_seconds_total", Help: "Time the callers along one edge waited for answers: divided by shop_edge_requests_total, the mean latency as the caller sees it.",
 	}, []string{"from", "to"})
 	m.edgeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shop_edge_errors_total", Help: "Calls along one edge of the topology that failed (5xx, refused or timed out).",
@@ -293,7 +298,7 @@ func newMetrics() *metrics {
 		Name: "shop_client_request_duration_seconds", Help: "Latency as the user sees it, from the intended send time, with the user's network round trip to the shop's region (or to a CDN edge).",
 		Buckets: latencyBuckets,
 	}, []string{"route"})
-	m.reg.MustRegister(m.client, m.hedges, m.edgeLatency, m.edgeErrors, m.mqPublished, m.mqAcked, m.mqRedelivered, m.mqDeadLettered, m.mqReady, m.mqUnacked, m.mqDead, m.mqOldest, m.mqConsumers, m.cdnHits, m.cdnMisses)
+	m.reg.MustRegister(m.client, m.hedges, m.edgeRequests, m.edgeSeconds, m.edgeErrors, m.mqPublished, m.mqAcked, m.mqRedelivered, m.mqDeadLettered, m.mqReady, m.mqUnacked, m.mqDead, m.mqOldest, m.mqConsumers, m.cdnHits, m.cdnMisses)
 	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.queueLen, m.replicas, m.servers, m.busySeconds, m.queuedSeconds, m.waits, m.wait, m.edges, m.coldStarts, m.throttled, m.scheduledChanges, m.desiredReplicas, m.scaleEvents, m.breakerOpens, m.breakerRejected, m.breakerState, m.offered, m.retries, m.rateLimited, m.timeouts, m.late, m.cacheExpired, m.cacheCoalesced, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheEntries)
 
 	m.product500 = m.requests.WithLabelValues("product", routeProduct, "500")
