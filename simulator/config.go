@@ -165,8 +165,8 @@ type Timeouts struct {
 	GatewayMs float64 `json:"gateway_ms"` // 0: wait forever
 }
 
-// Breaker is a circuit breaker at the gateway, in front of the product
-// service. Closed, it counts consecutive failed tries (5xx or timeout); at
+// Breaker is the gateway's circuit breakers, one per route (so one per
+// upstream service), all with these settings. Closed, it counts consecutive failed tries (5xx or timeout); at
 // failure_threshold it opens and refuses tries at once with 503 for open_ms;
 // then it lets half_open_probes tries through: one success closes it, one
 // failure opens it again.

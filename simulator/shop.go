@@ -137,7 +137,7 @@ type Shop struct {
 	edgesShown [numNodes][numNodes]bool // topology edges ever published
 	flushed    bool                     // faults.cache_flush as last applied
 
-	breaker   breaker // the gateway's, in front of the product service
+	breakers  [jMessage]breaker // the gateway's, one per route (upstream service)
 	loading   []int32 // per product: the request reading it from the database for the cache, or -1
 	waiting   []int32 // per product: requests waiting for that read, linked through request.next
 	scaler    scaler
@@ -252,7 +252,7 @@ func (s *Shop) apply(cfg Config) {
 		}
 	}
 	if !cfg.Breaker.Enabled {
-		s.breaker = breaker{} // switched off, it forgets; switched on, it starts closed
+		s.breakers = [jMessage]breaker{} // switched off, they forget; switched on, they start closed
 	}
 	if cfg.Cache.Policy != old.Cache.Policy {
 		s.cache = newCache(cfg.Cache.Policy, catalogSize, cfg.Cache.Capacity) // a new policy starts cold
@@ -561,21 +561,20 @@ func (s *Shop) pickJourney() journey {
 	return only
 }
 
-// send forwards request i from the gateway to the product service.
+// send forwards request i from the gateway to the service of its route,
+// through that route's circuit breaker.
 func (s *Shop) send(i int32) {
 	r := &s.reqs[i]
 	r.attempt++
 	browse := r.journey == jBrowse
-	if browse {
-		ok, probe := s.breaker.allow(s.cfg.Breaker, s.eng.now)
-		if !ok {
-			s.m.breakerRejected.Inc()
-			r.code, r.refused = 503, true
-			s.respond(i)
-			return
-		}
-		r.probe = probe
+	ok, probe := s.breakers[r.journey].allow(s.cfg.Breaker, s.eng.now)
+	if !ok {
+		s.m.breakerRejected.Inc()
+		r.code, r.refused = 503, true
+		s.respond(i)
+		return
 	}
+	r.probe = probe
 	r.refused, r.code = false, 0
 	r.sentAt, r.mono = s.eng.now, s.cfg.Topology == Monolith
 	t := s.cfg.Timeouts.GatewayMs
@@ -617,9 +616,7 @@ func (s *Shop) timeout(i int32, tag uint32) {
 	}
 	s.m.timeouts.Inc()
 	r.abandoned = true
-	if r.journey == jBrowse {
-		s.recordTry(r, true)
-	}
+	s.recordTry(r, true)
 	lost := r.lost
 	if tw := r.twin; tw >= 0 {
 		s.reqs[tw].twin = -1 // the other try of the hedge carries on alone
@@ -647,7 +644,7 @@ func (s *Shop) timeout(i int32, tag uint32) {
 
 // recordTry tells the circuit breaker how a try that went through ended.
 func (s *Shop) recordTry(r *request, failed bool) {
-	if s.breaker.record(s.cfg.Breaker, s.eng.now, r.probe, failed) {
+	if s.breakers[r.journey].record(s.cfg.Breaker, s.eng.now, r.probe, failed) {
 		s.m.breakerOpens.Inc()
 	}
 	r.probe = false
@@ -982,7 +979,7 @@ func (s *Shop) respond(i int32) {
 		s.release(i)
 		return
 	}
-	if r.code != 429 && !r.refused && r.journey == jBrowse {
+	if r.code != 429 && !r.refused {
 		s.recordTry(r, r.code >= 500)
 	}
 	if tw := r.twin; tw >= 0 {
@@ -1026,7 +1023,11 @@ func (s *Shop) answered(r *request) {
 func (s *Shop) updateGauges() {
 	now := s.eng.now
 	s.m.gatewayInFlight.Set(float64(s.inSystem))
-	s.m.breakerState.Set(float64(s.breaker.state))
+	state := 0
+	for _, b := range s.breakers {
+		state = max(state, int(b.state))
+	}
+	s.m.breakerState.Set(float64(state))
 	micro := s.cfg.Topology == Microservices
 	inProduct := 0
 	for r := range s.products {

@@ -11,18 +11,42 @@ export interface AppConfig {
   demo: boolean;
 }
 
-/** DemoConfig is the simulated shop's configuration, GET/PUT /api/v1/demo/config. */
+/**
+ * DemoConfig is the simulated shop's configuration, GET/PUT
+ * /api/v1/demo/config: a tree of knobs (see the README's tables). The page
+ * reads the knobs it shows by path, so only a few are typed here.
+ */
 export interface DemoConfig {
   seed: number;
   arrival_rate: number;
-  product_workers: number;
-  product_queue: number;
-  db_connections: number;
   cache: { enabled: boolean; capacity: number };
+  [knob: string]: unknown;
 }
 
-/** DemoPatch is a partial DemoConfig; the server merges it into the current one. */
-export type DemoPatch = Partial<Omit<DemoConfig, 'cache'>> & { cache?: Partial<DemoConfig['cache']> };
+/** DemoPatch is any part of the config tree; the server merges it into the current one. */
+export type DemoPatch = { [knob: string]: unknown };
+
+/** Target is one scrape target, as GET /api/v1/targets reports it (Prometheus' shape). */
+export interface Target {
+  labels: Record<string, string>;
+  scrapePool: string;
+  scrapeUrl: string;
+  health: string;
+  lastError: string;
+  lastScrape: string;
+  lastScrapeDuration: number;
+}
+
+/** RangeSeries is one series of a query_range answer. */
+export interface RangeSeries {
+  metric: Record<string, string>;
+  values: Array<[number, string]>;
+}
+
+interface PromEnvelope<T> {
+  status: string;
+  data: T;
+}
 
 /** ApiError is a failed call, with the server's own message when it sent one. */
 export class ApiError extends Error {
@@ -87,9 +111,42 @@ export class Api {
     return call<DemoConfig>(this.fetcher, '/api/v1/demo/config', { headers: this.headers() });
   }
 
-  /** updateDemo merges patch into the shop's configuration and returns the new one. */
-  updateDemo(patch: DemoPatch): Promise<DemoConfig> {
-    return call<DemoConfig>(this.fetcher, '/api/v1/demo/config', {
+  /** demoDefaults loads the shop's starting configuration (with its seed and speed). */
+  demoDefaults(): Promise<DemoConfig> {
+    return call<DemoConfig>(this.fetcher, '/api/v1/demo/defaults', { headers: this.headers() });
+  }
+
+  /** targets lists the scrape targets and their health. */
+  async targets(): Promise<Target[]> {
+    const r = await call<PromEnvelope<{ activeTargets: Target[] }>>(this.fetcher, '/api/v1/targets', { headers: this.headers() });
+    return r.data.activeTargets ?? [];
+  }
+
+  /** queryRange runs PromQL over [start, end] (Unix seconds) at step seconds. */
+  async queryRange(query: string, start: number, end: number, step: number): Promise<RangeSeries[]> {
+    const q = new URLSearchParams({ query, start: String(start), end: String(end), step: String(step) });
+    const r = await call<PromEnvelope<{ resultType: string; result: RangeSeries[] }>>(this.fetcher, `/api/v1/query_range?${q}`, {
+      headers: this.headers(),
+    });
+    return r.data.result;
+  }
+
+  /** annotate adds a marker of the user's own to every chart. */
+  annotate(text: string): Promise<unknown> {
+    return call<unknown>(this.fetcher, '/api/v1/annotations', {
+      method: 'POST',
+      headers: this.headers({ 'Content-Type': 'application/json' }),
+      body: JSON.stringify({ text }),
+    });
+  }
+
+  /**
+   * updateDemo merges patch into the shop's configuration and returns the
+   * new one; preset names the change in its annotation.
+   */
+  updateDemo(patch: DemoPatch, preset?: string): Promise<DemoConfig> {
+    const path = preset ? `/api/v1/demo/config?preset=${encodeURIComponent(preset)}` : '/api/v1/demo/config';
+    return call<DemoConfig>(this.fetcher, path, {
       method: 'PUT',
       headers: this.headers({ 'Content-Type': 'application/json' }),
       body: JSON.stringify(patch),

@@ -62,6 +62,7 @@ describe('columns', () => {
     ]);
     expect(byKind.throughput).toEqual([
       [1, 2],
+      [null, null],
       [140, null],
     ]);
     expect(byKind.errors).toEqual([
@@ -72,7 +73,7 @@ describe('columns', () => {
 
   it('gives every chart a unit and a legend formatter in its own unit', () => {
     const units = Object.fromEntries(CHARTS.map((s) => [s.kind, s.unit]));
-    expect(units).toEqual({ latency: 'ms', throughput: 'req/s', errors: '%' });
+    expect(units).toEqual({ latency: 'ms', throughput: 'req/s', errors: '%', saturation: '%' });
     const latency = CHARTS.find((s) => s.kind === 'latency');
     expect(latency?.format(0.25)).toBe('250 ms');
   });

@@ -10,7 +10,7 @@ import { visibleAnnotations } from '@/model';
 import { axisTick, formatClock, formatMs, formatPercent, formatRate, NO_VALUE } from '@/format';
 
 /** The charts on the page. */
-export type ChartKind = 'latency' | 'throughput' | 'errors';
+export type ChartKind = 'latency' | 'throughput' | 'errors' | 'saturation';
 
 /** ChartSpec describes one chart: which series, in which unit. */
 export interface ChartSpec {
@@ -38,8 +38,18 @@ export const CHARTS: readonly ChartSpec[] = [
       { name: 'p99', label: 'p99' },
     ],
   },
-  { kind: 'throughput', unit: 'req/s', scale: 1, format: formatRate, series: [{ name: 'throughput', label: 'successful' }] },
+  {
+    kind: 'throughput',
+    unit: 'req/s',
+    scale: 1,
+    format: formatRate,
+    series: [
+      { name: 'offered', label: 'offered', dash: [4, 4] },
+      { name: 'throughput', label: 'successful' },
+    ],
+  },
   { kind: 'errors', unit: '%', scale: 100, format: formatPercent, series: [{ name: 'errors', label: 'not 2xx' }] },
+  { kind: 'saturation', unit: '%', scale: 100, format: formatPercent, series: [{ name: 'saturation', label: 'busiest service' }] },
 ];
 
 /** Palette holds the theme's colours, read from CSS custom properties. */
@@ -66,6 +76,8 @@ export function readPalette(el: Element): Palette {
       p99: v('--c-p99', '#D55E00'),
       throughput: v('--c-throughput', '#009E73'),
       errors: v('--c-errors', '#CC79A7'),
+      offered: v('--c-offered', '#999999'),
+      saturation: v('--c-saturation', '#0072B2'),
     },
   };
 }

@@ -45,7 +45,7 @@ class FakeStore implements DemoConfigStore {
   async updateDemo(patch: DemoPatch): Promise<DemoConfig> {
     this.patches.push(patch);
     if (this.reject) throw this.reject;
-    this.current = { ...this.current, cache: { ...this.current.cache, ...patch.cache } };
+    this.current = { ...this.current, cache: { ...this.current.cache, ...(patch.cache as Partial<DemoConfig["cache"]>) } };
     return this.current;
   }
 }

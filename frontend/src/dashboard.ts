@@ -4,7 +4,7 @@
 // with the end-to-end test, so keep them stable.
 
 import type { Annotation, Model, SeriesName, Value } from '@/model';
-import { latest, newestFirst, SERIES } from '@/model';
+import { latest, newestFirst, SERIES, sinceLastChange } from '@/model';
 import { dataValue, formatClock, formatMs, formatPercent, formatRate } from '@/format';
 import type { ConnState } from '@/ws';
 
@@ -14,6 +14,8 @@ const FORMAT: Record<SeriesName, (v: Value) => string> = {
   p99: formatMs,
   throughput: formatRate,
   errors: formatPercent,
+  offered: formatRate,
+  saturation: formatPercent,
 };
 
 function must<T extends HTMLElement>(doc: Document, selector: string): T {
@@ -29,6 +31,7 @@ export class Dashboard {
   private readonly list: HTMLUListElement;
   private readonly listEmpty: HTMLElement;
   private shownAnnotations: readonly Annotation[] | null = null;
+  private readonly deltas: Partial<Record<SeriesName, HTMLElement | null>> = {};
 
   constructor(doc: Document) {
     this.conn = must(doc, '#conn');
@@ -38,7 +41,10 @@ export class Dashboard {
       p99: must(doc, '#value-p99'),
       throughput: must(doc, '#value-throughput'),
       errors: must(doc, '#value-errors'),
+      offered: must(doc, '#value-offered'),
+      saturation: must(doc, '#value-saturation'),
     };
+    for (const name of SERIES) this.deltas[name] = doc.querySelector<HTMLElement>(`#delta-${name}`);
     this.list = must(doc, '#annotations');
     this.listEmpty = must(doc, '#annotations-empty');
   }
@@ -64,6 +70,16 @@ export class Dashboard {
       if (el.dataset.value !== attr) {
         el.dataset.value = attr;
         el.textContent = FORMAT[name](v);
+      }
+      const d = this.deltas[name];
+      if (d) {
+        const c = sinceLastChange(m, name);
+        const text = c ? `${FORMAT[name](c.before)} before “${c.text}”` : '';
+        if (d.textContent !== text) {
+          d.textContent = text;
+          d.dataset.before = c ? String(c.before) : '';
+          d.dataset.direction = !c ? '' : c.now > c.before ? 'up' : c.now < c.before ? 'down' : 'same';
+        }
       }
     }
     if (m.annotations !== this.shownAnnotations) {

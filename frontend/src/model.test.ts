@@ -12,6 +12,8 @@ import {
   visibleAnnotations,
   type Model,
   type ServerMessage,
+  sinceLastChange,
+  valueAt,
 } from '@/model';
 
 type Snapshot = Extract<ServerMessage, { type: 'snapshot' }>;
@@ -21,6 +23,7 @@ const snap = (series: Snapshot['series'], annotations: Snapshot['annotations'] =
   type: 'snapshot',
   series,
   annotations,
+  stats: {},
 });
 const pts = (time: number, values: Points['values']): Points => ({ type: 'points', time, values });
 
@@ -187,7 +190,7 @@ describe('parseMessage', () => {
   it('accepts the three documented messages', () => {
     const s = parseMessage(
       JSON.parse(
-        '{"type":"snapshot","series":{"p50":[[1,0.01],[2,null]],"errors":[[1,0]]},"annotations":[{"time":1.5,"text":"cache: off → on"}]}',
+        '{"type":"snapshot","series":{"p50":[[1,0.01],[2,null]],"errors":[[1,0]]},"annotations":[{"time":1.5,"text":"cache: off → on"}],"stats":{"svc_rps:cart":9.5,"bad":"x"}}',
       ),
     );
     expect(s).toEqual({
@@ -200,9 +203,15 @@ describe('parseMessage', () => {
         errors: [[1, 0]],
       },
       annotations: [{ time: 1.5, text: 'cache: off → on' }],
+      stats: { 'svc_rps:cart': 9.5 },
     });
     const p = parseMessage({ type: 'points', time: 3, values: { p50: 0.1, p95: null, throughput: 7 } });
-    expect(p).toEqual({ type: 'points', time: 3, values: { p50: 0.1, p95: null, p99: null, throughput: 7, errors: null } });
+    expect(p).toEqual({
+      type: 'points',
+      time: 3,
+      values: { p50: 0.1, p95: null, p99: null, throughput: 7, errors: null, offered: null, saturation: null },
+      stats: {},
+    });
     const a = parseMessage({ type: 'annotation', annotation: { time: 4, text: 'x' } });
     expect(a).toEqual({ type: 'annotation', annotation: { time: 4, text: 'x' } });
   });
@@ -229,5 +238,25 @@ describe('parseMessage', () => {
     expect(m.times).toEqual([1, 2]);
     expect(latest(m, 'p99')).toBe(0.4);
     expect(m.annotations).toEqual([{ time: 2, text: 'cache: off → on' }]);
+  });
+});
+
+describe('sinceLastChange', () => {
+  it('compares the latest value with the one just before the newest annotation', () => {
+    let m = emptyModel();
+    m = applyPoints(m, pts(1, { p99: 0.9 }));
+    m = applyPoints(m, pts(2, { p99: 0.8 }));
+    expect(sinceLastChange(m, 'p99')).toBeNull();
+    m = applyAnnotation(m, { time: 2.5, text: 'cache: off → on' });
+    m = applyPoints(m, pts(3, { p99: 0.2 }));
+    m = applyPoints(m, pts(4, { p99: 0.1 }));
+    expect(sinceLastChange(m, 'p99')).toEqual({ before: 0.8, now: 0.1, text: 'cache: off → on' });
+    expect(valueAt(m, 'p99', 3.5)).toBe(0.2);
+  });
+
+  it('keeps the stats of the newest points only', () => {
+    let m = applyPoints(emptyModel(), { type: 'points', time: 5, values: {}, stats: { 'svc_rps:cart': 3 } });
+    m = applyPoints(m, { type: 'points', time: 4, values: {}, stats: { 'svc_rps:cart': 1 } });
+    expect(m.stats).toEqual({ 'svc_rps:cart': 3 });
   });
 });

@@ -5,9 +5,12 @@
 // values[name][i] for every series.
 
 /** The series the server streams, in the order the server documents them. */
-export const SERIES = ['p50', 'p95', 'p99', 'throughput', 'errors'] as const;
+export const SERIES = ['p50', 'p95', 'p99', 'throughput', 'errors', 'offered', 'saturation'] as const;
 
-/** A series name: latencies in seconds, throughput in req/s, errors a 0..1 ratio. */
+/**
+ * A series name: latencies in seconds, throughput and offered load in req/s,
+ * errors and saturation (the busiest service's utilisation) 0..1 ratios.
+ */
 export type SeriesName = (typeof SERIES)[number];
 
 /** A sample value; null means the server had no data for that instant. */
@@ -36,21 +39,29 @@ export interface Model {
   readonly annotations: readonly Annotation[];
   /** Points older than the newest time minus this are dropped. */
   readonly windowSeconds: number;
+  /**
+   * The latest per-service and per-edge numbers (ids like "svc_rps:cart",
+   * "edge_lat:gateway>product"), replaced by every points message.
+   */
+  readonly stats: Readonly<Record<string, number>>;
 }
+
+/** Stats are the latest per-service and per-edge numbers, by id. */
+export type Stats = Readonly<Record<string, number>>;
 
 /** Server → client messages on /ws. */
 export type ServerMessage =
-  | { type: 'snapshot'; series: Partial<Record<SeriesName, Array<[number, Value]>>>; annotations: Annotation[] }
-  | { type: 'points'; time: number; values: Partial<Record<SeriesName, Value>> }
+  | { type: 'snapshot'; series: Partial<Record<SeriesName, Array<[number, Value]>>>; annotations: Annotation[]; stats: Stats }
+  | { type: 'points'; time: number; values: Partial<Record<SeriesName, Value>>; stats?: Stats }
   | { type: 'annotation'; annotation: Annotation };
 
 function emptyColumns(): Record<SeriesName, Value[]> {
-  return { p50: [], p95: [], p99: [], throughput: [], errors: [] };
+  return { p50: [], p95: [], p99: [], throughput: [], errors: [], offered: [], saturation: [] };
 }
 
 /** emptyModel returns a model with no data yet. */
 export function emptyModel(windowSeconds: number = WINDOW_SECONDS): Model {
-  return { times: [], values: emptyColumns(), annotations: [], windowSeconds };
+  return { times: [], values: emptyColumns(), annotations: [], windowSeconds, stats: {} };
 }
 
 function finiteOrNull(v: unknown): Value {
@@ -84,7 +95,7 @@ export function applySnapshot(m: Model, snap: Extract<ServerMessage, { type: 'sn
   }
   let annotations: Annotation[] = [];
   for (const a of snap.annotations) annotations = insertAnnotation(annotations, a);
-  return trim({ times, values, annotations, windowSeconds: m.windowSeconds });
+  return trim({ times, values, annotations, windowSeconds: m.windowSeconds, stats: snap.stats });
 }
 
 /**
@@ -110,7 +121,8 @@ export function applyPoints(m: Model, pts: Extract<ServerMessage, { type: 'point
       values[name].splice(i, 0, finiteOrNull(pts.values[name]));
     }
   }
-  return trim({ ...m, times, values });
+  const newest = i === times.length - 1;
+  return trim({ ...m, times, values, stats: newest && pts.stats ? pts.stats : m.stats });
 }
 
 /** applyAnnotation adds an annotation in time order, ignoring an exact duplicate. */
@@ -214,13 +226,13 @@ export function parseMessage(raw: unknown): ServerMessage | null {
       const annotations = (Array.isArray(raw.annotations) ? raw.annotations : [])
         .map(parseAnnotation)
         .filter((a): a is Annotation => a !== null);
-      return { type: 'snapshot', series, annotations };
+      return { type: 'snapshot', series, annotations, stats: parseStats(raw.stats) };
     }
     case 'points': {
       if (typeof raw.time !== 'number' || !isRecord(raw.values)) return null;
       const values: Partial<Record<SeriesName, Value>> = {};
       for (const name of SERIES) values[name] = finiteOrNull(raw.values[name]);
-      return { type: 'points', time: raw.time, values };
+      return { type: 'points', time: raw.time, values, stats: parseStats(raw.stats) };
     }
     case 'annotation': {
       const annotation = parseAnnotation(raw.annotation);
@@ -229,6 +241,46 @@ export function parseMessage(raw: unknown): ServerMessage | null {
     default:
       return null;
   }
+}
+
+function parseStats(v: unknown): Stats {
+  const out: Record<string, number> = {};
+  if (!isRecord(v)) return out;
+  for (const [k, x] of Object.entries(v)) if (typeof x === 'number' && Number.isFinite(x)) out[k] = x;
+  return out;
+}
+
+/**
+ * valueAt returns a series' newest non-null value at or before time t, or
+ * null: what the page showed at that moment.
+ */
+export function valueAt(m: Model, name: SeriesName, t: number): Value {
+  const col = m.values[name];
+  for (let i = lowerBound(m.times, t + 1e-9) - 1; i >= 0; i--) {
+    const v = col[i];
+    if (v !== null && v !== undefined) return v;
+  }
+  return null;
+}
+
+/**
+ * sinceLastChange compares a series' latest value with its value just
+ * before the newest annotation in the window: the effect of the last change.
+ * Null when there is no such annotation or no value on either side.
+ */
+export function sinceLastChange(m: Model, name: SeriesName): { before: number; now: number; text: string } | null {
+  const anns = visibleAnnotations(m);
+  const last = anns[anns.length - 1];
+  if (!last) return null;
+  const before = valueAt(m, name, last.time);
+  const now = latest(m, name);
+  if (before === null || now === null) return null;
+  return { before, now, text: last.text };
+}
+
+/** withWindow returns the model with a different window, trimmed to it. */
+export function withWindow(m: Model, windowSeconds: number): Model {
+  return trim({ ...m, windowSeconds });
 }
 
 /** applyMessage folds any server message into the model. */
