@@ -19,9 +19,9 @@ type preset struct {
 // window is what the shop did between two moments: rates and means over it.
 type window struct {
 	ok, errors, offered, rateLimited, retries, timeouts float64 // per second
-	meanLatency, checkoutLatency                         float64 // seconds
-	dbUtil, productUtil                                  float64 // busy share
-	breakerOpens, coldStarts, product503                 float64 // counts
+	meanLatency, checkoutLatency                        float64 // seconds
+	dbUtil, productUtil                                 float64 // busy share
+	breakerOpens, coldStarts, product503                float64 // counts
 }
 
 type tally struct {
@@ -43,7 +43,7 @@ func tallyOf(t *testing.T, s *Shop) tally {
 		n: n, sum: sum, cn: cn, csum: csum,
 		dbBusy: sumOf(t, s, "shop_busy_seconds_total", "service", "db"), prodBusy: sumOf(t, s, "shop_busy_seconds_total", "service", "product"),
 		prodServers: servers,
-		opens: sumOf(t, s, "shop_circuit_breaker_opens_total"), cold: sumOf(t, s, "shop_cold_starts_total"),
+		opens:       sumOf(t, s, "shop_circuit_breaker_opens_total"), cold: sumOf(t, s, "shop_cold_starts_total"),
 		p503: sumOf(t, s, "shop_requests_total", "service", "product", "code", "503"),
 	}
 }

@@ -138,8 +138,8 @@ type Shop struct {
 	flushed    bool                     // faults.cache_flush as last applied
 
 	breakers  [jMessage]breaker // the gateway's, one per route (upstream service)
-	loading   []int32 // per product: the request reading it from the database for the cache, or -1
-	waiting   []int32 // per product: requests waiting for that read, linked through request.next
+	loading   []int32           // per product: the request reading it from the database for the cache, or -1
+	waiting   []int32           // per product: requests waiting for that read, linked through request.next
 	scaler    scaler
 	sched     schedule
 	leakSince float64 // virtual time the memory-leak fault began
