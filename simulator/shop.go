@@ -996,6 +996,11 @@ func (s *Shop) respond(i int32) {
 	}
 	s.m.gateway(r.journey, r.code).Inc()
 	s.m.gatewayLatency(r.journey).Observe(s.eng.now - r.start)
+	from := nClient
+	if r.viaCDN {
+		from = nCDN // the edge's miss, sent on
+	}
+	s.m.edge(from, nGateway).observe(s.eng.now-r.start, r.code >= 500)
 	if r.viaCDN {
 		s.fromOrigin(i)
 	} else {

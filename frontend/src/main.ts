@@ -1,13 +1,17 @@
-// Wiring: load /api/config, build the charts and views once, connect the
-// websocket, and fold every message into the one model the views render.
+// Wiring: load /api/config, build the views once, connect the websocket,
+// and fold every message into the one model the views render.
 
 import 'uplot/dist/uPlot.min.css';
 import '@/style.css';
 import { Api, tokenFromQuery, type AppConfig } from '@/api';
 import { Chart, CHARTS, readPalette } from '@/charts';
-import { CacheControl } from '@/controls';
+import { CacheControl, KnobPanel, renderPresets } from '@/controls';
 import { Dashboard } from '@/dashboard';
-import { applyMessage, emptyModel, type Model } from '@/model';
+import { GROUPS } from '@/knobs';
+import { applyMessage, emptyModel, withWindow, type Model } from '@/model';
+import { PRESETS } from '@/presets';
+import { TopologyMap } from '@/topology';
+import { download, ServiceView, TargetsView, toCSV, toJSON } from '@/views';
 import { backoffDelay, LiveSocket, resolveWsUrl } from '@/ws';
 
 /** StatusLine shows one message per source in #status; empty when all is well. */
@@ -44,20 +48,106 @@ async function loadConfig(api: Api, status: StatusLine): Promise<AppConfig> {
   }
 }
 
+const VIEWS = ['overview', 'topology', 'service', 'controls', 'targets'] as const;
+type View = (typeof VIEWS)[number];
+
+/** Theme: the user's choice, else the system's. */
+function applyTheme(theme: string | null): void {
+  if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
+
 async function main(): Promise<void> {
   const status = new StatusLine(byId('status'));
   const api = new Api((input, init) => fetch(input, init), tokenFromQuery(location.search));
   const dashboard = new Dashboard(document);
   let model: Model = emptyModel();
+  let paused = false;
 
+  applyTheme(localStorage.getItem('archscope-theme'));
   const root = document.documentElement;
   const charts = CHARTS.map((spec) => new Chart(byId(`chart-${spec.kind}`), spec, model, readPalette(root)));
-  window
-    .matchMedia('(prefers-color-scheme: light)')
-    .addEventListener('change', () => charts.forEach((c) => c.setPalette(readPalette(root))));
+  const repaint = (): void => charts.forEach((c) => c.setPalette(readPalette(root)));
+  window.matchMedia('(prefers-color-scheme: light)').addEventListener('change', repaint);
+  byId('theme').addEventListener('click', () => {
+    const dark = getComputedStyle(root).getPropertyValue('--theme').trim() !== 'light';
+    const next = dark ? 'light' : 'dark';
+    localStorage.setItem('archscope-theme', next);
+    applyTheme(next);
+    repaint();
+  });
+
+  const topology = new TopologyMap(byId<HTMLElement>('topology') as unknown as SVGSVGElement);
+  const service = new ServiceView(
+    api,
+    byId<HTMLSelectElement>('service-select'),
+    byId<HTMLCanvasElement>('svc-heatmap'),
+    { rate: byId('svc-rate'), latency: byId('svc-latency'), util: byId('svc-util'), queue: byId('svc-queue') },
+    (msg) => status.set('service', msg),
+  );
+  const targets = new TargetsView(
+    api,
+    byId<HTMLTableSectionElement>('targets-table'),
+    byId<HTMLFormElement>('promql-form'),
+    byId<HTMLInputElement>('promql-input'),
+    byId('promql-chart'),
+    byId('promql-error'),
+  );
+
+  const render = (): void => {
+    if (paused) return;
+    for (const c of charts) c.update(model);
+    dashboard.render(model);
+    topology.render(model.stats);
+    service.setServices(Object.keys(model.stats).flatMap((k) => (k.startsWith('svc_rps:') ? [k.slice(8)] : [])));
+  };
+
+  const showView = (): void => {
+    const want = location.hash.slice(1) as View;
+    const view: View = VIEWS.includes(want) ? want : 'overview';
+    for (const v of VIEWS) {
+      byId(`view-${v}`).hidden = v !== view;
+      byId(`tab-${v}`).setAttribute('aria-selected', String(v === view));
+    }
+    service.show(view === 'service');
+    targets.show(view === 'targets');
+    if (view === 'overview') charts.forEach((c) => c.resize());
+    document.body.dataset.view = view;
+  };
+  window.addEventListener('hashchange', showView);
+  showView();
+
+  byId('pause').addEventListener('click', () => {
+    paused = !paused;
+    byId('pause').setAttribute('aria-pressed', String(paused));
+    byId('pause').textContent = paused ? 'Resume' : 'Pause';
+    render();
+  });
+  byId<HTMLSelectElement>('window').addEventListener('change', (ev) => {
+    model = withWindow(model, Number((ev.target as HTMLSelectElement).value));
+    charts.forEach((c, i) => {
+      c.destroy();
+      charts[i] = new Chart(byId(`chart-${c.spec.kind}`), c.spec, model, readPalette(root));
+    });
+    render();
+  });
+  const stamp = (): string => new Date().toISOString().replace(/[:.]/g, '-');
+  byId('export-csv').addEventListener('click', () => download(`archscope-${stamp()}.csv`, 'text/csv', toCSV(model)));
+  byId('export-json').addEventListener('click', () => download(`archscope-${stamp()}.json`, 'application/json', toJSON(model)));
+  document.querySelectorAll<HTMLButtonElement>('button.png').forEach((b) =>
+    b.addEventListener('click', () => {
+      const canvas = byId(`chart-${b.dataset.chart}`).querySelector('canvas');
+      canvas?.toBlob((blob) => blob && download(`archscope-${b.dataset.chart}-${stamp()}.png`, 'image/png', blob));
+    }),
+  );
 
   const cfg = await loadConfig(api, status);
   byId('version').textContent = `v${cfg.version}`;
+  const access = byId('access');
+  access.hidden = false;
+  access.dataset.readOnly = String(cfg.read_only);
+  access.textContent = cfg.read_only ? 'read-only' : 'can change';
+  access.title = cfg.read_only ? 'Changes need the access token: open the page as …/?token=<token>' : 'This page may change the shop';
 
   const cache = new CacheControl({
     input: byId<HTMLInputElement>('knob-cache'),
@@ -66,8 +156,42 @@ async function main(): Promise<void> {
     readOnly: cfg.read_only,
     onError: (msg) => status.set('controls', msg),
   });
-  if (cfg.demo) {
+  const knobs = new KnobPanel({
+    root: byId('knob-panel'),
+    groups: GROUPS,
+    store: api,
+    readOnly: cfg.read_only || !cfg.demo,
+    onError: (msg) => status.set('knobs', msg),
+  });
+  renderPresets({
+    root: byId('presets'),
+    presets: PRESETS,
+    store: api,
+    readOnly: cfg.read_only || !cfg.demo,
+    onApplied: (c) => knobs.show(c),
+    onError: (msg) => status.set('presets', msg),
+  });
+  byId<HTMLFormElement>('annotation-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const input = byId<HTMLInputElement>('annotation-text');
+    const text = input.value.trim();
+    if (!text) return;
+    api
+      .annotate(text)
+      .then(() => {
+        input.value = '';
+        status.set('note', '');
+      })
+      .catch((err: unknown) => status.set('note', `Note not added: ${err instanceof Error ? err.message : String(err)}`));
+  });
+  byId<HTMLButtonElement>('annotation-add').disabled = cfg.read_only;
+  const refreshControls = (): void => {
+    if (!cfg.demo) return;
     void cache.refresh();
+    void knobs.refresh();
+  };
+  if (cfg.demo) {
+    refreshControls();
   } else {
     byId('readonly-note').textContent = 'This server runs without the demo shop, so there is nothing to control.';
     byId('readonly-note').hidden = false;
@@ -78,11 +202,10 @@ async function main(): Promise<void> {
     onState: (state, retryInMs) => dashboard.setConn(state, retryInMs),
     onMessage: (msg) => {
       model = applyMessage(model, msg);
-      for (const c of charts) c.update(model);
-      dashboard.render(model);
+      render();
       // A snapshot follows a (re)connect and an annotation follows a change,
-      // perhaps from another window: re-read the settings so switches match.
-      if (cfg.demo && msg.type !== 'points') void cache.refresh();
+      // perhaps from another window: re-read the settings so controls match.
+      if (msg.type !== 'points') refreshControls();
     },
   });
   socket.start();
