@@ -188,3 +188,114 @@ func TestE2EDashboardCache(t *testing.T) {
 	}
 	fmt.Fprintln(os.Stderr, "e2e screenshots in", filepath.Join("test-artifacts"))
 }
+
+// waitFor polls a JavaScript condition on the page, failing the test with
+// what it waited for.
+func waitFor(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(timeout))); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func evalJS[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// TestE2EViewsAndPresets walks every view as a user would, changes the
+// architecture from the control panel, and plays the retry-storm preset to
+// the breaker opening, asserting on what the page shows.
+func TestE2EViewsAndPresets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test; skipped with -short")
+	}
+	ctx := browser(t, 1600, 1000)
+	a := startApp(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#topology")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "live points", `+document.querySelector("#chart-latency").dataset.points >= 12`, 60*time.Second)
+
+	// Topology: every service of the default microservices shop, with traffic.
+	waitFor(t, ctx, "the topology map", `+document.querySelector("#topology").dataset.nodes >= 12`, 10*time.Second)
+	dbRate := evalJS[string](t, ctx, `document.querySelector('#topology [data-node="db"]').dataset.rps`)
+	if v, err := strconv.ParseFloat(dbRate, 64); err != nil || v < 50 {
+		t.Errorf("topology shows the database at %q req/s, want the overloaded ~100", dbRate)
+	}
+	if h := evalJS[string](t, ctx, `document.querySelector('#topology [data-node="gateway"]').dataset.health`); h != "bad" {
+		t.Errorf("the overloaded default shop's gateway is drawn %q, want bad (errors > 5 %%)", h)
+	}
+	screenshot(t, ctx, "e2e-topology.png")
+
+	// Controls: every knob shows the server's value; switch to the monolith.
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#controls")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the knobs to load", `document.querySelectorAll("[data-knob]").length >= 60 && [...document.querySelectorAll("[data-knob]")].every(e => e.dataset.loaded === "true" && !e.disabled)`, 20*time.Second)
+	if err := chromedp.Do(ctx, chromedp.SetValue("#knob-topology", "monolith"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#knob-topology").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the topology annotation", `[...document.querySelectorAll("#annotations li")].some(li => li.textContent.includes("topology: microservices → monolith"))`, 10*time.Second)
+	screenshot(t, ctx, "e2e-controls.png")
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#topology")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the map to redraw as a monolith", `!!document.querySelector('#topology [data-node="monolith"]') && !document.querySelector('#topology [data-node="order"]')`, 20*time.Second)
+	screenshot(t, ctx, "e2e-topology-monolith.png")
+
+	// Service detail: RED, USE and the heatmap for the database.
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#service"),
+		chromedp.WaitVisible("#service-select"),
+		chromedp.SetValue("#service-select", "db"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#service-select").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the database's charts", `document.querySelector(".service").dataset.service === "db" && +document.querySelector("#svc-rate").dataset.points > 3 && +document.querySelector("#svc-util").dataset.series === 1 && +document.querySelector("#svc-heatmap").dataset.columns > 1`, 30*time.Second)
+	screenshot(t, ctx, "e2e-service.png")
+
+	// Targets: the demo is up; the query box charts its example.
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#targets")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the demo target", `!!document.querySelector('#targets-table tr[data-job="demo"][data-health="up"]')`, 15*time.Second)
+	waitFor(t, ctx, "the query chart", `+document.querySelector("#promql-chart").dataset.series >= 10`, 15*time.Second)
+	if err := chromedp.Do(ctx, chromedp.SetValue("#promql-input", "rate(nope[5m"), chromedp.Click("#promql-run")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the query error", `document.querySelector("#promql-error").textContent.length > 0`, 10*time.Second)
+	screenshot(t, ctx, "e2e-targets.png")
+
+	// The retry-storm preset: throughput collapses under retries, then the
+	// scheduled breaker opens and the page says so.
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#controls"), chromedp.WaitVisible("#preset-storm"), chromedp.Click("#preset-storm")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the preset's annotation", `[...document.querySelectorAll("#annotations li")].some(li => li.textContent.includes("preset: A retry storm"))`, 10*time.Second)
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#overview")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(15 * time.Second) // the 10 s rate window past the change
+	stormTput := average(t, ctx, "value-throughput", 5)
+	waitFor(t, ctx, "the breaker to open", `["open", "half-open"].includes(document.querySelector("#breaker-state").dataset.state)`, 60*time.Second)
+	screenshot(t, ctx, "e2e-storm-breaker.png")
+
+	// And the cache preset puts everything back to a healthy shop.
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#controls"), chromedp.WaitVisible("#preset-cache"), chromedp.Click("#preset-cache"),
+		chromedp.Navigate(a.URL()+"/#overview")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(15 * time.Second)
+	cacheTput := average(t, ctx, "value-throughput", 5)
+	t.Logf("retry storm: %.1f req/s successful; cache preset: %.1f req/s", stormTput, cacheTput)
+	if !(cacheTput > 2*stormTput) {
+		t.Errorf("throughput during the storm %.1f req/s, after the cache preset %.1f: want the storm far lower", stormTput, cacheTput)
+	}
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { annotationX, CHARTS, columns, layoutLabels } from '@/charts';
+import { annotationX, CHARTS, columns, groupMarkers, layoutLabels } from '@/charts';
 import { applyPoints, emptyModel } from '@/model';
 
 describe('annotationX', () => {
@@ -76,5 +76,25 @@ describe('columns', () => {
     expect(units).toEqual({ latency: 'ms', throughput: 'req/s', errors: '%', saturation: '%' });
     const latency = CHARTS.find((s) => s.kind === 'latency');
     expect(latency?.format(0.25)).toBe('250 ms');
+  });
+});
+
+describe('groupMarkers', () => {
+  it('merges markers at one instant under the preset that made them', () => {
+    const g = groupMarkers(
+      [
+        { x: 10, text: 'cache: off → on' },
+        { x: 100, text: 'preset: Add a cache' },
+        { x: 101, text: 'cache: off → on' },
+        { x: 101, text: 'arrival_rate: 90 → 150' },
+        { x: 200, text: 'a note' },
+      ],
+      3,
+    );
+    expect(g).toEqual([
+      { x: 10, text: 'cache: off → on' },
+      { x: 100, text: 'preset: Add a cache (+2)' },
+      { x: 200, text: 'a note' },
+    ]);
   });
 });

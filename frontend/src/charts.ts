@@ -101,6 +101,24 @@ export function annotationX(t: number, min: number, max: number, left: number, w
   return left + ((t - min) / (max - min)) * width;
 }
 
+/**
+ * groupMarkers merges markers closer than minGap (a preset and the knob
+ * changes it made, all at one instant) into one: labelled by a preset's
+ * name if one is among them, else by the first, with "+N" for the rest.
+ */
+export function groupMarkers(markers: ReadonlyArray<{ x: number; text: string }>, minGap: number): Array<{ x: number; text: string }> {
+  const out: Array<{ x: number; texts: string[] }> = [];
+  for (const m of markers) {
+    const last = out[out.length - 1];
+    if (last && m.x - last.x < minGap) last.texts.push(m.text);
+    else out.push({ x: m.x, texts: [m.text] });
+  }
+  return out.map(({ x, texts }) => {
+    const head = texts.find((t) => t.startsWith('preset:')) ?? (texts[0] as string);
+    return { x, text: texts.length > 1 ? `${head} (+${texts.length - 1})` : head };
+  });
+}
+
 /** LabelPlace is where one annotation's label goes: its left edge and its row from the top. */
 export interface LabelPlace {
   x: number;
@@ -151,11 +169,13 @@ export function annotationsPlugin(opts: AnnotationPluginOptions): uPlot.Plugin {
           opts.onDrawn(0);
           return;
         }
-        const drawn: Array<{ x: number; text: string }> = [];
-        for (const a of opts.annotations()) {
-          const x = annotationX(a.time, min, max, left, width);
-          if (x !== null) drawn.push({ x: Math.round(x) + 0.5, text: a.text });
-        }
+        const drawn = groupMarkers(
+          opts.annotations().flatMap((a) => {
+            const x = annotationX(a.time, min, max, left, width);
+            return x === null ? [] : [{ x: Math.round(x) + 0.5, text: a.text }];
+          }),
+          3 * (uPlot.pxRatio || 1),
+        );
         const pal = opts.palette();
         const px = uPlot.pxRatio || 1;
         const ctx = u.ctx;

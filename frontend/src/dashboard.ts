@@ -3,9 +3,9 @@
 // keep no data of their own; the ids and data-* attributes are a contract
 // with the end-to-end test, so keep them stable.
 
-import type { Annotation, Model, SeriesName, Value } from '@/model';
+import type { Annotation, Model, SeriesName, Stats, Value } from '@/model';
 import { latest, newestFirst, SERIES, sinceLastChange } from '@/model';
-import { dataValue, formatClock, formatMs, formatPercent, formatRate } from '@/format';
+import { dataValue, formatClock, formatMs, formatPercent, formatRate, NO_VALUE } from '@/format';
 import type { ConnState } from '@/ws';
 
 const FORMAT: Record<SeriesName, (v: Value) => string> = {
@@ -61,8 +61,29 @@ export class Dashboard {
     }
   }
 
+  /** renderReadout shows the stats about the shop's insides: breakers, cache, queue. */
+  renderReadout(doc: Document, stats: Stats): void {
+    const breaker = stats.breaker;
+    const state = breaker === undefined ? '' : (['closed', 'open', 'half-open'][breaker] ?? '');
+    const b = doc.querySelector<HTMLElement>('#breaker-state');
+    if (b && b.dataset.state !== state) {
+      b.dataset.state = state;
+      b.textContent = state === '' ? NO_VALUE : state === 'closed' ? 'all closed' : `one ${state}`;
+    }
+    const show = (id: string, v: number | undefined, f: (x: number | null) => string): void => {
+      const el = doc.querySelector<HTMLElement>(id);
+      if (!el) return;
+      el.dataset.value = v === undefined ? '' : String(v);
+      el.textContent = f(v ?? null);
+    };
+    show('#cache-hit', stats.cache_hit, formatPercent);
+    show('#queue-lag', stats.queue_lag, formatMs);
+    show('#queue-dead', stats.queue_dead, (x) => (x === null ? NO_VALUE : String(x)));
+  }
+
   /** render shows the model's latest values and its annotations. */
   render(m: Model): void {
+    this.renderReadout(this.list.ownerDocument, m.stats);
     for (const name of SERIES) {
       const v = latest(m, name);
       const el = this.values[name];

@@ -270,8 +270,11 @@ export function valueAt(m: Model, name: SeriesName, t: number): Value {
  */
 export function sinceLastChange(m: Model, name: SeriesName): { before: number; now: number; text: string } | null {
   const anns = visibleAnnotations(m);
-  const last = anns[anns.length - 1];
+  let last = anns[anns.length - 1];
   if (!last) return null;
+  // A preset and its knob changes share one instant: name the preset.
+  const t = last.time;
+  last = anns.find((a) => a.time === t && a.text.startsWith('preset:')) ?? last;
   const before = valueAt(m, name, last.time);
   const now = latest(m, name);
   if (before === null || now === null) return null;
