@@ -90,7 +90,12 @@ export function nodesOf(stats: Stats, edges: readonly Edge[]): NodeInfo[] {
   for (const e of edges) names.add(e.from).add(e.to);
   const breakerOpen = (stats.breaker ?? 0) === 1;
   return [...names].sort().map((name) => {
-    const rps = stats[`svc_rps:${name}`] ?? (name === 'client' ? (stats['svc_rps:gateway'] ?? null) : null);
+    // A box without its own request counter (the client, the monolith, whose
+    // requests are counted by the part that served them) shows what flows in
+    // (or, for the client, out).
+    const inflow = edges.filter((e) => e.to === name).reduce((sum, e) => sum + e.rps, 0);
+    const outflow = edges.filter((e) => e.from === name).reduce((sum, e) => sum + e.rps, 0);
+    const rps = stats[`svc_rps:${name}`] ?? (name === 'client' ? outflow : inflow > 0 ? inflow : null);
     const errorRatio = stats[`svc_err:${name}`] ?? null;
     const util = stats[`svc_util:${name}`] ?? null;
     return {
@@ -163,9 +168,12 @@ export class TopologyMap {
       const width = Math.min(8, 1 + Math.log10(1 + e.rps) * 2.2);
       g.append(el(doc, 'line', { x1, y1, x2, y2, 'stroke-width': width, 'marker-end': 'url(#arrow)' }));
       // Labels sit 45 % of the way along, so those of edges into one box do not meet.
-      const label = el(doc, 'text', { x: x1 + (x2 - x1) * 0.45, y: y1 + (y2 - y1) * 0.45 - 5, class: 'edge-label' });
-      label.textContent = e.latency === null ? rate(e.rps) : `${rate(e.rps)} · ${formatMs(e.latency)}`;
-      g.append(label);
+      if (Math.hypot(x2 - x1, y2 - y1) > 80) {
+        // Too short an edge keeps its numbers in its tooltip only.
+        const label = el(doc, 'text', { x: x1 + (x2 - x1) * 0.45, y: y1 + (y2 - y1) * 0.45 - 5, class: 'edge-label' });
+        label.textContent = e.latency === null ? rate(e.rps) : `${rate(e.rps)} · ${formatMs(e.latency)}`;
+        g.append(label);
+      }
       const title = el(doc, 'title', {});
       title.textContent = `${e.from} → ${e.to}: ${rate(e.rps)}, mean ${formatMs(e.latency)}, ${rate(e.errors)} failing`;
       g.append(title);
