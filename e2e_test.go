@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,6 +186,21 @@ func TestE2EDashboardCache(t *testing.T) {
 	}
 	if !(errAfter < errBefore) {
 		t.Errorf("error rate did not fall with the cache on: %.2f%% → %.2f%%", errBefore*100, errAfter*100)
+	}
+	// Before/after: the page compares the minute around the change.
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#annotations li")].find(li => li.textContent.includes("cache: off → on")).querySelector("button.compare").click()`),
+		chromedp.WaitVisible(`#compare tr[data-series="p99"]`),
+	); err != nil {
+		t.Fatalf("before/after comparison: %v", err)
+	}
+	cells, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#compare tr[data-series="p99"] td')].map(td => td.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("before/after p99: %q", cells)
+	if len(cells) != 4 || !strings.HasPrefix(cells[3], "-") {
+		t.Errorf("the comparison shows p99 %q, want it lower after the cache", cells)
 	}
 	fmt.Fprintln(os.Stderr, "e2e screenshots in", filepath.Join("test-artifacts"))
 }

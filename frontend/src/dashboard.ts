@@ -4,7 +4,7 @@
 // with the end-to-end test, so keep them stable.
 
 import type { Annotation, Model, SeriesName, Stats, Value } from '@/model';
-import { latest, newestFirst, SERIES, sinceLastChange } from '@/model';
+import { compareAround, latest, newestFirst, SERIES, sinceLastChange } from '@/model';
 import { dataValue, formatClock, formatMs, formatPercent, formatRate, NO_VALUE } from '@/format';
 import type { ConnState } from '@/ws';
 
@@ -83,6 +83,7 @@ export class Dashboard {
 
   /** render shows the model's latest values and its annotations. */
   render(m: Model): void {
+    this.model = m;
     this.renderReadout(this.list.ownerDocument, m.stats);
     for (const name of SERIES) {
       const v = latest(m, name);
@@ -120,10 +121,60 @@ export class Dashboard {
       const text = doc.createElement('span');
       text.className = 'text';
       text.textContent = a.text;
-      li.append(time, ' ', text);
+      const compare = doc.createElement('button');
+      compare.type = 'button';
+      compare.className = 'compare';
+      compare.textContent = 'before/after';
+      compare.title = 'Compare the minute before this change with the minute after';
+      compare.addEventListener('click', () => this.showCompare(a));
+      li.append(time, ' ', text, ' ', compare);
       return li;
     });
     this.list.replaceChildren(...lis);
     this.listEmpty.hidden = items.length > 0;
   }
+
+  private model: Model | null = null;
+
+  /** showCompare puts the minute before and after annotation a side by side. */
+  private showCompare(a: Annotation): void {
+    const doc = this.list.ownerDocument;
+    const box = doc.querySelector<HTMLElement>('#compare');
+    if (!box || !this.model) return;
+    const rows = compareAround(this.model, a.time, 60);
+    const table = doc.createElement('table');
+    const head = doc.createElement('tr');
+    for (const h of ['', 'minute before', 'minute after', 'change']) {
+      const th = doc.createElement('th');
+      th.textContent = h;
+      head.append(th);
+    }
+    table.append(head);
+    for (const r of rows) {
+      const tr = doc.createElement('tr');
+      tr.dataset.series = r.name;
+      const change = r.before !== null && r.after !== null && r.before !== 0 ? `${r.after > r.before ? '+' : ''}${(((r.after - r.before) / Math.abs(r.before)) * 100).toFixed(0)} %` : NO_VALUE;
+      for (const c of [LABELS[r.name], FORMAT[r.name](r.before), FORMAT[r.name](r.after), change]) {
+        const td = doc.createElement('td');
+        td.textContent = c;
+        tr.append(td);
+      }
+      table.append(tr);
+    }
+    const title = doc.createElement('h3');
+    title.textContent = `${formatClock(a.time)} · ${a.text}`;
+    box.replaceChildren(title, table);
+    box.hidden = false;
+    box.dataset.time = String(a.time);
+  }
 }
+
+const LABELS: Record<SeriesName, string> = {
+  p50: 'p50 latency',
+  p95: 'p95 latency',
+  p99: 'p99 latency',
+  throughput: 'throughput (2xx)',
+  errors: 'error rate',
+  offered: 'offered load',
+  saturation: 'saturation',
+};

@@ -13,6 +13,7 @@ import {
   type Model,
   type ServerMessage,
   sinceLastChange,
+  compareAround,
   valueAt,
 } from '@/model';
 
@@ -258,5 +259,16 @@ describe('sinceLastChange', () => {
     let m = applyPoints(emptyModel(), { type: 'points', time: 5, values: {}, stats: { 'svc_rps:cart': 3 } });
     m = applyPoints(m, { type: 'points', time: 4, values: {}, stats: { 'svc_rps:cart': 1 } });
     expect(m.stats).toEqual({ 'svc_rps:cart': 3 });
+  });
+});
+
+describe('compareAround', () => {
+  it('averages each series over the span before and after a moment', () => {
+    let m = emptyModel();
+    for (const [t, v] of [[1, 0.9], [2, 0.7], [3, 0.2], [4, 0.1], [9, 5]] as const) m = applyPoints(m, pts(t, { p99: v }));
+    const p99 = compareAround(m, 2.5, 2).find((r) => r.name === 'p99');
+    expect(p99?.before).toBeCloseTo(0.8);
+    expect(p99?.after).toBeCloseTo(0.15);
+    expect(compareAround(m, 2.5, 2).find((r) => r.name === 'errors')).toEqual({ name: 'errors', before: null, after: null });
   });
 });

@@ -281,6 +281,26 @@ export function sinceLastChange(m: Model, name: SeriesName): { before: number; n
   return { before, now, text: last.text };
 }
 
+/**
+ * compareAround averages every series over the span seconds before time t
+ * and the span after it (nulls skipped): what a change did.
+ */
+export function compareAround(m: Model, t: number, span: number): Array<{ name: SeriesName; before: Value; after: Value }> {
+  const mean = (name: SeriesName, from: number, to: number): Value => {
+    let sum = 0;
+    let n = 0;
+    m.times.forEach((x, i) => {
+      const v = m.values[name][i];
+      if (x >= from && x < to && v !== null && v !== undefined) {
+        sum += v;
+        n++;
+      }
+    });
+    return n > 0 ? sum / n : null;
+  };
+  return SERIES.map((name) => ({ name, before: mean(name, t - span, t), after: mean(name, t, t + span) }));
+}
+
 /** withWindow returns the model with a different window, trimmed to it. */
 export function withWindow(m: Model, windowSeconds: number): Model {
   return trim({ ...m, windowSeconds });
