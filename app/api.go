@@ -86,10 +86,16 @@ type configJSON struct {
 	WSURL    string `json:"ws_url"`
 	ReadOnly bool   `json:"read_only"`
 	Demo     bool   `json:"demo"`
+	// Panels is the PromQL behind each live series, so the page can chart
+	// longer windows than the websocket's snapshot from /api/v1/query_range.
+	Panels map[string]string `json:"panels"`
 }
 
 func (a *App) handleConfig(w http.ResponseWriter, r *http.Request) {
-	c := configJSON{Version: Version, Demo: a.shop != nil, ReadOnly: !a.hasToken(r)}
+	c := configJSON{Version: Version, Demo: a.shop != nil, ReadOnly: !a.hasToken(r), Panels: make(map[string]string, len(livePanels))}
+	for _, p := range livePanels {
+		c.Panels[p.ID] = p.Query
+	}
 	if a.opts.AbsoluteWSURL {
 		c.WSURL = "ws://" + a.listener.Addr().String() + "/ws"
 	}

@@ -487,6 +487,7 @@ func (s *Shop) drainMono(rep int) {
 
 // pick is the load balancer over the first n instances of sts.
 func (s *Shop) pick(sts []station, n int, rr *int) int {
+	n = min(n, len(sts)) // instances asked for in another topology are made when it comes back
 	if n <= 1 {
 		return 0
 	}

@@ -362,8 +362,13 @@ func (s *Shop) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-tick.C:
-			wall := min(now.Sub(last), maxCatchUp)
-			last = now
+			// A tick carries the time it was due, which can be before
+			// last when this goroutine was late to start (a loaded
+			// machine): such a tick moves nothing, rather than time back.
+			wall := max(0, min(now.Sub(last), maxCatchUp))
+			if now.After(last) {
+				last = now
+			}
 			s.mu.Lock()
 			s.advanceTo(s.eng.now + wall.Seconds()*s.cfg.Speed)
 			s.mu.Unlock()
@@ -372,7 +377,11 @@ func (s *Shop) Run(ctx context.Context) error {
 }
 
 // advanceTo handles every event due up to virtual time t. Caller holds mu.
+// Virtual time never goes back: a t before now changes nothing.
 func (s *Shop) advanceTo(t float64) {
+	if t < s.eng.now {
+		return
+	}
 	for {
 		ev, ok := s.eng.next(t)
 		if !ok {

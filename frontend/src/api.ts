@@ -9,6 +9,8 @@ export interface AppConfig {
   ws_url: string;
   read_only: boolean;
   demo: boolean;
+  /** The PromQL behind each live series, for windows longer than the live snapshot. */
+  panels?: Record<string, string>;
 }
 
 /**
@@ -129,6 +131,13 @@ export class Api {
       headers: this.headers(),
     });
     return r.data.result;
+  }
+
+  /** annotations lists the markers between start and end (Unix seconds). */
+  async annotations(start: number, end: number): Promise<Array<{ time: number; text: string }>> {
+    const q = new URLSearchParams({ start: String(start), end: String(end) });
+    const r = await call<PromEnvelope<Array<{ time: number; text: string }>>>(this.fetcher, `/api/v1/annotations?${q}`, { headers: this.headers() });
+    return r.data;
   }
 
   /** annotate adds a marker of the user's own to every chart. */

@@ -8,7 +8,7 @@ import { Chart, CHARTS, readPalette } from '@/charts';
 import { CacheControl, KnobPanel, renderPresets } from '@/controls';
 import { Dashboard } from '@/dashboard';
 import { GROUPS } from '@/knobs';
-import { applyMessage, emptyModel, withWindow, type Model } from '@/model';
+import { applyMessage, applySnapshot, emptyModel, SERIES, WINDOW_SECONDS, withWindow, type Model, type SeriesName, type Value } from '@/model';
 import { PRESETS } from '@/presets';
 import { TopologyMap } from '@/topology';
 import { download, ServiceView, TargetsView, toCSV, toJSON } from '@/views';
@@ -46,6 +46,21 @@ async function loadConfig(api: Api, status: StatusLine): Promise<AppConfig> {
       await sleep(wait);
     }
   }
+}
+
+/** longWindow builds the overview's model from query_range answers for each panel. */
+async function longWindow(api: Api, panels: Record<string, string>, m: Model, start: number, end: number, step: number): Promise<Model> {
+  const series: Partial<Record<SeriesName, Array<[number, Value]>>> = {};
+  await Promise.all(
+    SERIES.map(async (name) => {
+      const q = panels[name];
+      if (!q) return;
+      const result = await api.queryRange(q, start, end, step);
+      series[name] = (result[0]?.values ?? []).map(([t, v]) => [t, Number.isFinite(Number(v)) ? Number(v) : null]);
+    }),
+  );
+  const annotations = await api.annotations(start, end);
+  return applySnapshot({ ...m, windowSeconds: end - start }, { type: 'snapshot', series, annotations, stats: m.stats });
 }
 
 const VIEWS = ['overview', 'topology', 'service', 'controls', 'targets'] as const;
@@ -123,14 +138,29 @@ async function main(): Promise<void> {
     byId('pause').textContent = paused ? 'Resume' : 'Pause';
     render();
   });
-  byId<HTMLSelectElement>('window').addEventListener('change', (ev) => {
-    model = withWindow(model, Number((ev.target as HTMLSelectElement).value));
+  // Up to 15 minutes the websocket's snapshot holds the window; beyond, the
+  // page fetches the panels' PromQL from query_range (about 600 points) and
+  // live points append to it.
+  let panels: Record<string, string> = {};
+  const loadWindow = async (seconds: number): Promise<void> => {
+    if (seconds > WINDOW_SECONDS && Object.keys(panels).length > 0) {
+      try {
+        const end = Math.floor(Date.now() / 1000);
+        const step = Math.max(1, Math.round(seconds / 600));
+        model = await longWindow(api, panels, model, end - seconds, end, step);
+        status.set('window', '');
+      } catch (err) {
+        status.set('window', `Could not load the last ${seconds / 3600} h: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    model = withWindow(model, seconds);
     charts.forEach((c, i) => {
       c.destroy();
       charts[i] = new Chart(byId(`chart-${c.spec.kind}`), c.spec, model, readPalette(root));
     });
     render();
-  });
+  };
+  byId<HTMLSelectElement>('window').addEventListener('change', (ev) => void loadWindow(Number((ev.target as HTMLSelectElement).value)));
   const stamp = (): string => new Date().toISOString().replace(/[:.]/g, '-');
   byId('export-csv').addEventListener('click', () => download(`archscope-${stamp()}.csv`, 'text/csv', toCSV(model)));
   byId('export-json').addEventListener('click', () => download(`archscope-${stamp()}.json`, 'application/json', toJSON(model)));
@@ -142,6 +172,7 @@ async function main(): Promise<void> {
   );
 
   const cfg = await loadConfig(api, status);
+  panels = cfg.panels ?? {};
   byId('version').textContent = `v${cfg.version}`;
   const access = byId('access');
   access.hidden = false;
@@ -201,7 +232,10 @@ async function main(): Promise<void> {
     url: resolveWsUrl(cfg.ws_url, location),
     onState: (state, retryInMs) => dashboard.setConn(state, retryInMs),
     onMessage: (msg) => {
+      // A snapshot (on every connect) holds 15 minutes: a longer window is
+      // loaded again around it.
       model = applyMessage(model, msg);
+      if (msg.type === 'snapshot' && model.windowSeconds > WINDOW_SECONDS) void loadWindow(model.windowSeconds);
       render();
       // A snapshot follows a (re)connect and an annotation follows a change,
       // perhaps from another window: re-read the settings so controls match.
