@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -206,6 +205,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.annotate(storage.Annotation{Time: time.Now().UnixMilli(), Text: started, Tags: []string{"lifecycle"}})
 
+	if a.shop != nil {
+		if err := a.scraper.SetTargets(sourceDemo, []scrape.Target{a.demoTarget()}); err != nil {
+			return fmt.Errorf("demo target: %w", err)
+		}
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -225,13 +229,11 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	})
-	targets := slices.Clone(a.opts.Targets)
 	if a.shop != nil {
 		g.Go(func() error { return a.shop.Run(ctx) })
 		g.Go(func() error { return a.watchShop(ctx) })
-		targets = append(targets, a.demoTarget())
 	}
-	g.Go(func() error { return a.scraper.Run(ctx, targets) })
+	g.Go(func() error { return a.scraper.Run(ctx, a.opts.Targets) })
 	a.logger.Info("archscope serving", "url", a.URL(), "data", a.opts.DataDir, "demo", a.shop != nil)
 	return g.Wait()
 }
