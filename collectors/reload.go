@@ -1,0 +1,163 @@
+package collectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// errEOF is an empty YAML document.
+var errEOF = io.EOF
+
+// SourceConfig is the source of the targets a Reloader sets.
+const SourceConfig = "config"
+
+// DefaultPollInterval is how often a Reloader looks at the file_sd files.
+const DefaultPollInterval = 5 * time.Second
+
+// Reloader keeps a Manager's config targets in step with a prometheus.yml
+// and its file_sd files: Reload re-reads the config (SIGHUP, POST
+// /-/reload), Run re-reads file_sd files when they change. A config or file
+// that fails to load leaves the previous good one in force; the error is
+// logged and kept in Status.
+type Reloader struct {
+	file   string
+	m      *Manager
+	logger *slog.Logger
+	poll   time.Duration
+
+	mu     sync.Mutex // one reload or refresh at a time
+	cfg    *Config    // the last good config
+	sd     *fileSD
+	status ReloadStatus
+}
+
+// ReloadStatus says how the last reload went, as Prometheus'
+// /api/v1/status/runtimeinfo does.
+type ReloadStatus struct {
+	File        string
+	Success     bool      // the last reload succeeded
+	LastSuccess time.Time // when the config now in force was loaded
+	LastError   string    // the last reload's error, empty after a success
+	Warnings    []string  // ignored fields of the config in force
+	FileSDError string    // the last file_sd refresh's errors, if any
+}
+
+// NewReloader loads file and hands its targets to m. A config that fails to
+// load is an error: there is no previous one to keep.
+func NewReloader(file string, m *Manager, logger *slog.Logger, poll time.Duration) (*Reloader, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if poll <= 0 {
+		poll = DefaultPollInterval
+	}
+	r := &Reloader{file: file, m: m, logger: logger, poll: poll, sd: newFileSD(), status: ReloadStatus{File: file}}
+	if err := r.Reload(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reload re-reads the config and its file_sd files and applies them; on an
+// error the previous config stays in force and the error is returned,
+// logged and kept in Status.
+func (r *Reloader) Reload() error {
+	if r == nil {
+		return errNoConfig
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.reload()
+	if err != nil {
+		r.status.Success, r.status.LastError = false, err.Error()
+		r.logger.Error("config reload failed; the previous config stays in force", "file", r.file, "err", err)
+		return err
+	}
+	r.status.Success, r.status.LastError, r.status.LastSuccess = true, "", time.Now()
+	return nil
+}
+
+func (r *Reloader) reload() error {
+	cfg, warnings, err := readConfig(r.file)
+	if err != nil {
+		return err
+	}
+	sd, _, sdErrs := r.sd.refresh(cfg.patterns())
+	targets, err := cfg.targets(sd)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", r.file, err)
+	}
+	if err := r.m.SetTargets(SourceConfig, targets); err != nil {
+		return fmt.Errorf("config %s: %w", r.file, err)
+	}
+	for _, w := range warnings {
+		r.logger.Warn("config: "+w, "file", r.file)
+	}
+	r.cfg, r.sd, r.status.Warnings = cfg, sd, warnings
+	r.noteSD(sdErrs)
+	r.logger.Info("config loaded", "file", r.file, "targets", len(targets))
+	return nil
+}
+
+func (r *Reloader) noteSD(errs []error) {
+	if len(errs) == 0 {
+		r.status.FileSDError = ""
+		return
+	}
+	err := errors.Join(errs...)
+	if r.status.FileSDError != err.Error() {
+		r.logger.Error("file_sd", "err", err)
+	}
+	r.status.FileSDError = err.Error()
+}
+
+// Run looks at the file_sd files every poll interval until ctx is done, and
+// applies the targets when a file came, went or changed.
+func (r *Reloader) Run(ctx context.Context) error {
+	tick := time.NewTicker(r.poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			r.refresh()
+		}
+	}
+}
+
+func (r *Reloader) refresh() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sd, changed, errs := r.sd.refresh(r.cfg.patterns())
+	r.noteSD(errs)
+	if !changed {
+		r.sd = sd // new modification times of files whose groups did not change
+		return
+	}
+	targets, err := r.cfg.targets(sd)
+	if err == nil {
+		err = r.m.SetTargets(SourceConfig, targets)
+	}
+	if err != nil {
+		r.status.FileSDError = err.Error()
+		r.logger.Error("file_sd: targets refused; the previous ones stay", "err", err)
+		return
+	}
+	r.sd = sd
+	r.logger.Info("file_sd: targets changed", "targets", len(targets))
+}
+
+// Status is how the last reload and file_sd refresh went.
+func (r *Reloader) Status() ReloadStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.status
+	s.Warnings = append([]string(nil), s.Warnings...)
+	return s
+}
