@@ -41,6 +41,9 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/targets", a.handleTargets)
 	mux.Handle("POST /api/v1/targets", a.authorized(http.HandlerFunc(a.handleAddTarget)))
 	mux.Handle("DELETE /api/v1/targets", a.authorized(http.HandlerFunc(a.handleDeleteTarget)))
+	mux.Handle("POST /-/reload", a.authorized(http.HandlerFunc(a.handleReload)))
+	mux.Handle("PUT /-/reload", a.authorized(http.HandlerFunc(a.handleReload)))
+	mux.HandleFunc("GET /api/v1/status/runtimeinfo", a.handleRuntimeInfo)
 	mux.HandleFunc("GET /api/v1/annotations", a.handleAnnotations)
 	mux.Handle("POST /api/v1/annotations", a.authorized(http.HandlerFunc(a.handleAddAnnotation)))
 

@@ -16,9 +16,9 @@ import (
 
 // Sources of targets, as /api/v1/targets reports them.
 const (
-	sourceDemo   = "demo"   // the built-in shop; deleting it needs force=true
-	sourceConfig = "config" // --config and its file_sd files; changed by editing them
-	sourceAPI    = "api"    // POST /api/v1/targets
+	sourceDemo   = "demo"              // the built-in shop; deleting it needs force=true
+	sourceConfig = scrape.SourceConfig // --config and its file_sd files; changed by editing them
+	sourceAPI    = "api"               // POST /api/v1/targets
 )
 
 // targetRequest is POST /api/v1/targets' body.
@@ -190,4 +190,44 @@ func (a *App) handleTargets(w http.ResponseWriter, r *http.Request) {
 	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: map[string]any{
 		"activeTargets": active, "droppedTargets": []any{},
 	}})
+}
+
+// handleReload re-reads the --config file, as Prometheus' POST /-/reload: a
+// bad file keeps the previous config running and answers 500 with why.
+func (a *App) handleReload(w http.ResponseWriter, r *http.Request) {
+	if a.reloader == nil {
+		writeError(w, http.StatusBadRequest, "bad_data", "archscope was started without --config: there is no config file to reload")
+		return
+	}
+	if err := a.ReloadConfig(); err != nil {
+		writeError(w, http.StatusInternalServerError, "bad_config", "failed to reload config, the previous one stays in force: "+err.Error())
+		return
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: a.runtimeInfo()})
+}
+
+// runtimeInfoJSON is the part of Prometheus' /api/v1/status/runtimeinfo
+// archscope has, plus the last reload's error and warnings.
+type runtimeInfoJSON struct {
+	ReloadConfigSuccess bool      `json:"reloadConfigSuccess"`
+	LastConfigTime      time.Time `json:"lastConfigTime"`
+	ConfigFile          string    `json:"configFile"`
+	LastConfigError     string    `json:"lastConfigError"`
+	ConfigWarnings      []string  `json:"configWarnings"`
+	FileSDError         string    `json:"fileSDError"`
+}
+
+func (a *App) runtimeInfo() runtimeInfoJSON {
+	if a.reloader == nil {
+		return runtimeInfoJSON{ReloadConfigSuccess: true, ConfigWarnings: []string{}}
+	}
+	s := a.reloader.Status()
+	return runtimeInfoJSON{
+		ReloadConfigSuccess: s.Success, LastConfigTime: s.LastSuccess, ConfigFile: s.File,
+		LastConfigError: s.LastError, ConfigWarnings: append([]string{}, s.Warnings...), FileSDError: s.FileSDError,
+	}
+}
+
+func (a *App) handleRuntimeInfo(w http.ResponseWriter, r *http.Request) {
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: a.runtimeInfo()})
 }

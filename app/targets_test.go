@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,84 @@ func TestTargetsAPIAddsAndDeletes(t *testing.T) {
 	// Deleted means stale: the series leaves instant queries at once.
 	if _, pr := get(t, base+"/api/v1/query?query=team_queue_depth"); strings.Contains(string(pr.Data), `"7"`) {
 		t.Errorf("team_queue_depth still answered after its target was deleted: %s", pr.Data)
+	}
+}
+
+// POST /-/reload re-reads --config: a bad file answers 500 with the reason
+// and keeps the previous targets; runtimeinfo shows the outcome. The
+// config's file_sd files are followed without a reload.
+func TestReloadKeepsTheLastGoodConfig(t *testing.T) {
+	exporter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "team_queue_depth 7\n")
+	}))
+	defer exporter.Close()
+	host := strings.TrimPrefix(exporter.URL, "http://")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.WriteFile(name+".tmp", []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(name+".tmp", name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(cfg, "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: one\n    static_configs: [{targets: ['"+host+"']}]\n")
+	a := run(t, Options{NoDemo: true, Token: "s3cret", ConfigFile: cfg, FileSDPoll: 50 * time.Millisecond})
+	base := a.URL()
+	pools := func() string {
+		var s []string
+		for _, tg := range listTargets(t, base) {
+			s = append(s, tg.Source+":"+tg.ScrapePool)
+		}
+		return strings.Join(s, " ")
+	}
+	if got := pools(); got != "config:one" {
+		t.Fatalf("targets %q", got)
+	}
+
+	write(cfg, "scrape_configs:\n  - job_name: two\n    scrape_interval: 10s\n    scrape_timeout: 20s\n    static_configs: [{targets: ['"+host+"']}]\n")
+	if code, _ := send(t, "POST", base+"/-/reload", "", ""); code != 401 {
+		t.Errorf("reload without the token: %d", code)
+	}
+	code, pr := send(t, "POST", base+"/-/reload", "", "s3cret")
+	if code != 500 || !strings.Contains(pr.Error, "scrape_timeout 20s exceeds scrape_interval 10s") {
+		t.Errorf("reload of a bad config: %d %q", code, pr.Error)
+	}
+	if got := pools(); got != "config:one" {
+		t.Errorf("after a failed reload, targets %q", got)
+	}
+	_, pr = get(t, base+"/api/v1/status/runtimeinfo")
+	var info runtimeInfoJSON
+	json.Unmarshal(pr.Data, &info)
+	if info.ReloadConfigSuccess || !strings.Contains(info.LastConfigError, "scrape_timeout 20s") || info.LastConfigTime.IsZero() {
+		t.Errorf("runtimeinfo after a failed reload: %+v", info)
+	}
+
+	write(filepath.Join(dir, "sd.yml"), "- targets: ['"+host+"']\n  labels: {env: prod}\n")
+	write(cfg, "scrape_configs:\n  - job_name: two\n    scrape_interval: 1s\n    file_sd_configs: [{files: [sd.yml]}]\n")
+	if code, pr := send(t, "POST", base+"/-/reload", "", "s3cret"); code != 200 {
+		t.Fatalf("reload of a good config: %d %q", code, pr.Error)
+	}
+	if got := pools(); got != "config:two" {
+		t.Errorf("after reload, targets %q", got)
+	}
+	write(filepath.Join(dir, "sd.yml"), "- targets: ['"+host+"']\n  labels: {env: prod}\n- targets: ['127.0.0.1:1']\n")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(listTargets(t, base)) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the file_sd change never showed: %q", pools())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, pr = get(t, base+"/api/v1/status/runtimeinfo")
+	json.Unmarshal(pr.Data, &info)
+	if !info.ReloadConfigSuccess || info.LastConfigError != "" {
+		t.Errorf("runtimeinfo after a good reload: %+v", info)
+	}
+	// Config targets are not the API's to delete.
+	if code, pr := send(t, "DELETE", base+"/api/v1/targets?job=two&instance=127.0.0.1:1", "", "s3cret"); code != 409 || !strings.Contains(pr.Error, "config file") {
+		t.Errorf("DELETE of a config target: %d %q", code, pr.Error)
 	}
 }
