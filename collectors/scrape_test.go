@@ -34,12 +34,12 @@ func (r *recorder) Append(s []storage.Sample) error {
 	return nil
 }
 
-// last returns the newest batch whose samples carry the given job.
+// last returns the newest batch of the target with the given job.
 func (r *recorder) last(job string) []storage.Sample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := len(r.batches) - 1; i >= 0; i-- {
-		if b := r.batches[i]; len(b) > 0 && b[0].Labels.Get("job") == job {
+		if b := r.batches[i]; len(b) > 0 && b[len(b)-1].Labels.Get("job") == job { // the scrape's own series come last
 			return b
 		}
 	}
