@@ -35,6 +35,10 @@ func newParser() *parser {
 	}
 }
 
+// maxSeriesBytes is the longest series text parsed into labels: 16 MiB is
+// the most one string in Prometheus' labels can hold.
+const maxSeriesBytes = 1 << 24
+
 // parserOptions: storage keeps floats only, so a native histogram is read
 // as its classic series (buckets, _sum, _count; a histogram with no classic
 // buckets still gives its +Inf bucket, _sum and _count), which Prometheus'
@@ -45,12 +49,19 @@ var parserOptions = textparse.ParserOptions{FallbackContentType: "text/plain", I
 // sample's own timestamp with honorTimestamps) and labelled with target's
 // labels. On an error (a parse error, a limit exceeded) it returns out
 // unchanged: a scrape is stored whole or not at all.
-func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts int64, target labels.Labels) ([]storage.Sample, error) {
+func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts int64, target labels.Labels) (_ []storage.Sample, err error) {
+	start := len(out)
+	defer func() {
+		// The body is the network's: a parser bug it trips must fail this
+		// scrape, not the process.
+		if r := recover(); r != nil {
+			out, err = out[:start], fmt.Errorf("parse: the parser failed on this body: %v", r)
+		}
+	}()
 	tp, err := textparse.New(body, contentType, p.symbols, parserOptions)
 	if tp == nil {
 		return out, fmt.Errorf("content type: %w", err)
 	}
-	start := len(out)
 	p.seen = 0
 	for {
 		entry, err := tp.Next()
@@ -63,7 +74,13 @@ func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts
 		if entry != textparse.EntrySeries {
 			continue // metadata, comments; exemplars are not asked for
 		}
-		_, explicit, v := tp.Series()
+		series, explicit, v := tp.Series()
+		if len(series) > maxSeriesBytes {
+			// Prometheus' labels cannot hold a string this long (they
+			// panic), and no limit would let it through.
+			// (fmt would copy all of series to quote 40 bytes of it.)
+			return out[:start], fmt.Errorf("%w: a series of %d bytes (%q…); labels hold at most %d", errLabelValueLength, len(series), series[:40], maxSeriesBytes)
+		}
 		tp.Labels(&p.scraped)
 		if len(p.relabel) == 0 {
 			// Without relabelling every scraped value is stored: refuse a

@@ -363,8 +363,12 @@ func (l *loop) readBody(resp *http.Response, limit int64) error {
 		}
 		r = l.gz
 	}
+	dst := l.body[:0]
+	if n := resp.ContentLength; !gzipped && n > int64(cap(dst)) {
+		dst = make([]byte, 0, n+1) // one allocation, not a doubling series; n <= limit here
+	}
 	var err error
-	l.body, err = readLimited(l.body[:0], r, limit)
+	l.body, err = readLimited(dst, r, limit)
 	if errors.Is(err, errBodySizeLimit) {
 		return fmt.Errorf("%w: the body is larger than %d bytes; raise body_size_limit", errBodySizeLimit, limit)
 	}
@@ -374,20 +378,15 @@ func (l *loop) readBody(resp *http.Response, limit int64) error {
 	return nil
 }
 
-// readLimited appends r's bytes to dst, failing with errBodySizeLimit once
-// more than limit have been read. The buffer doubles but never beyond
-// limit+1, so reading costs at most about 1.5 × limit while it grows.
+// readLimited appends r's bytes to dst and fails with errBodySizeLimit once
+// more than limit have been read. A body that fits dst's capacity (the
+// buffer kept from the last scrape) is read in place; a larger one goes
+// into pooled 1 MiB chunks, and only a body that ends within the limit is
+// copied into one new buffer of its size. So a refused body costs at most
+// the limit, not the doubling series of a growing slice (which measured
+// 2.5 × the limit at the heap's peak).
 func readLimited(dst []byte, r io.Reader, limit int64) ([]byte, error) {
-	for {
-		if len(dst) == cap(dst) {
-			if int64(len(dst)) > limit {
-				return dst, errBodySizeLimit
-			}
-			c := min(max(2*int64(cap(dst)), 64<<10), limit+1)
-			grown := make([]byte, len(dst), c)
-			copy(grown, dst)
-			dst = grown
-		}
+	for len(dst) < cap(dst) {
 		n, err := r.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
 		if int64(len(dst)) > limit {
@@ -400,7 +399,49 @@ func readLimited(dst []byte, r io.Reader, limit int64) ([]byte, error) {
 			return dst, err
 		}
 	}
+	var chunks []*[bodyChunk]byte
+	defer func() {
+		for _, c := range chunks {
+			chunkPool.Put(c)
+		}
+	}()
+	total, last := int64(len(dst)), 0
+	for done := false; !done; {
+		c := chunkPool.Get().(*[bodyChunk]byte)
+		chunks = append(chunks, c)
+		last = 0
+		for last < bodyChunk {
+			n, err := r.Read(c[last:])
+			last += n
+			total += int64(n)
+			if total > limit {
+				return dst, errBodySizeLimit
+			}
+			if errors.Is(err, io.EOF) {
+				done = true
+				break
+			}
+			if err != nil {
+				return dst, err
+			}
+		}
+	}
+	out := make([]byte, 0, total)
+	out = append(out, dst...)
+	for i, c := range chunks {
+		if i == len(chunks)-1 {
+			out = append(out, c[:last]...)
+		} else {
+			out = append(out, c[:]...)
+		}
+	}
+	return out, nil
 }
+
+// bodyChunk is the unit in which bodies larger than a loop's buffer are read.
+const bodyChunk = 1 << 20
+
+var chunkPool = sync.Pool{New: func() any { return new([bodyChunk]byte) }}
 
 func (l *loop) snapshot() TargetHealth {
 	l.mu.Lock()
