@@ -196,3 +196,33 @@ func BenchmarkParse(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "samples/s")
 	b.ReportMetric(float64(len(out)), "samples/scrape")
 }
+
+// The series cache: a series seen again reuses its labels, one that went is
+// forgotten after a good parse, and a failed parse leaves no junk behind.
+func TestParseSeriesCache(t *testing.T) {
+	p := newParser()
+	target := labels.FromStrings("job", "j", "instance", "h:1")
+	out, err := p.parse(nil, []byte("a 1\nb 2\n"), textCT, 1, target)
+	if err != nil || len(out) != 2 || len(p.cache) != 2 {
+		t.Fatalf("first parse: %d samples, %d cached, %v", len(out), len(p.cache), err)
+	}
+	out2, err := p.parse(nil, []byte("a 3\nc 4\n"), textCT, 2, target)
+	if err != nil || len(out2) != 2 || out2[0].V != 3 || out2[0].Labels.String() != out[0].Labels.String() {
+		t.Fatalf("second parse: %v %v", out2, err)
+	}
+	if _, ok := p.cache["b"]; ok || len(p.cache) != 2 {
+		t.Errorf("after b went, cache has %d entries (b kept: %v)", len(p.cache), ok)
+	}
+	if _, err := p.parse(nil, []byte("a 5\nnew_one 6\nbroken {\n"), textCT, 3, target); err == nil {
+		t.Fatal("a broken body parsed")
+	}
+	if _, ok := p.cache["new_one"]; ok || len(p.cache) != 2 {
+		t.Errorf("a failed parse left %d entries (new_one kept: %v)", len(p.cache), ok)
+	}
+	// Another target's labels invalidate the cache.
+	other := labels.FromStrings("job", "k", "instance", "h:2")
+	out3, _ := p.parse(nil, []byte("a 1\n"), textCT, 4, other)
+	if out3[0].Labels.Get("job") != "k" {
+		t.Errorf("with another target, a = %v", out3[0].Labels)
+	}
+}
