@@ -74,7 +74,13 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("scrape_configs:\n  - {job_name: a, static_configs: [{targets: ['h:1']}]}\n"))
 	f.Add([]byte("global: {scrape_interval: 5s}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		targets, _, err := ParseConfig(data)
+		// parseConfig and targets without file_sd files: a fuzzed glob
+		// must not wander the disk.
+		cfg, _, err := parseConfig(data, "")
+		if err != nil {
+			return
+		}
+		targets, err := cfg.targets(newFileSD())
 		if err != nil {
 			return
 		}
@@ -229,4 +235,20 @@ func TestNewConfigFieldErrors(t *testing.T) {
 			t.Errorf("%q: %v does not name the job", tc.extra, err)
 		}
 	}
+}
+
+func FuzzParseSDFile(f *testing.F) {
+	f.Add([]byte(`[{"targets": ["h:1"], "labels": {"env": "prod"}}]`), true)
+	f.Add([]byte("- targets: ['h:1', 'h:2']\n  labels: {team: shop}\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
+		groups, err := parseSDFile(data, isJSON)
+		if err != nil {
+			return
+		}
+		for _, g := range groups {
+			if err := g.check(); err != nil {
+				t.Fatalf("parseSDFile returned a group it should have refused: %+v: %v", g, err)
+			}
+		}
+	})
 }

@@ -1,11 +1,14 @@
 package collectors
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/archscope/archscope/storage"
@@ -157,6 +160,7 @@ func FuzzParseExposition(f *testing.F) {
 		f.Add(b, textCT)
 		f.Add(b, omCT)
 	}
+	f.Add(protobufBody(f), string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
 	target := labels.FromStrings("job", "fuzz", "instance", "x:1")
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
 		p := newParser()
@@ -225,4 +229,29 @@ func TestParseSeriesCache(t *testing.T) {
 	if out3[0].Labels.Get("job") != "k" {
 		t.Errorf("with another target, a = %v", out3[0].Labels)
 	}
+}
+
+// protobufBody is a client_golang registry's delimited protobuf exposition,
+// with a classic and native histogram, a native-only one and a counter.
+func protobufBody(tb testing.TB) []byte {
+	reg := prometheus.NewRegistry()
+	both := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "both_seconds", Help: "h", Buckets: []float64{0.1, 1}, NativeHistogramBucketFactor: 1.1})
+	native := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "native_seconds", Help: "h", NativeHistogramBucketFactor: 1.1})
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, []string{"code"})
+	reg.MustRegister(both, native, c)
+	both.Observe(0.5)
+	native.Observe(0.5)
+	c.WithLabelValues("200").Inc()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
 }
