@@ -192,6 +192,12 @@ func TestProtobufNativeHistograms(t *testing.T) {
 	if h := waitHealth(t, m, "pb")["pb"]; h.Health != HealthUp {
 		t.Fatalf("pb: %s %q", h.Health, h.LastError)
 	}
+	// Three scrapes: the later ones find their labels in the series cache.
+	waitFor(t, "three scrapes", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.batches) >= 3
+	})
 	mu.Lock()
 	if !strings.HasPrefix(ct, "application/vnd.google.protobuf") {
 		t.Errorf("Content-Type %q, want protobuf", ct)
