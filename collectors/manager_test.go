@@ -259,3 +259,38 @@ func TestStaleSeriesLeaveInstantQueries(t *testing.T) {
 }
 
 func newTestRegistry() *prometheus.Registry { return prometheus.NewPedanticRegistry() }
+
+// Reloading an unchanged config keeps every loop, even with relabel rules
+// and HTTP settings, which are parsed afresh each time.
+func TestReloadingTheSameConfigKeepsLoops(t *testing.T) {
+	yml := []byte(`scrape_configs:
+  - job_name: a
+    basic_auth: {username: u, password: p}
+    static_configs: [{targets: ['127.0.0.1:1', '127.0.0.1:2']}]
+    relabel_configs: [{source_labels: [__address__], target_label: host}]
+    metric_relabel_configs: [{source_labels: [__name__], regex: 'go_.*', action: drop}]
+`)
+	m := NewManager(Options{Appender: &recorder{}})
+	first, _, err := ParseConfig(yml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetTargets(SourceConfig, first); err != nil {
+		t.Fatal(err)
+	}
+	l := loopOf(m, "a", "http://127.0.0.1:1/metrics")
+	again, _, _ := ParseConfig(yml)
+	if err := m.SetTargets(SourceConfig, again); err != nil {
+		t.Fatal(err)
+	}
+	if loopOf(m, "a", "http://127.0.0.1:1/metrics") != l {
+		t.Error("the same config, parsed again, replaced the loop")
+	}
+	changed, _, _ := ParseConfig([]byte(strings.Replace(string(yml), "password: p", "password: q", 1)))
+	if err := m.SetTargets(SourceConfig, changed); err != nil {
+		t.Fatal(err)
+	}
+	if loopOf(m, "a", "http://127.0.0.1:1/metrics") == l {
+		t.Error("a changed password kept the old loop (and its old client)")
+	}
+}
