@@ -165,6 +165,12 @@ type targetJSON struct {
 	Source string `json:"source"`
 }
 
+// droppedTargetJSON is a target relabel_configs dropped, as Prometheus lists it.
+type droppedTargetJSON struct {
+	DiscoveredLabels map[string]string `json:"discoveredLabels"`
+	ScrapePool       string            `json:"scrapePool"`
+}
+
 func targetJSONOf(t scrape.TargetHealth) targetJSON {
 	return targetJSON{
 		DiscoveredLabels:   map[string]string{},
@@ -187,8 +193,14 @@ func (a *App) handleTargets(w http.ResponseWriter, r *http.Request) {
 	for _, t := range a.scraper.Targets() {
 		active = append(active, targetJSONOf(t))
 	}
+	dropped := []droppedTargetJSON{}
+	if a.reloader != nil {
+		for _, d := range a.reloader.Dropped() {
+			dropped = append(dropped, droppedTargetJSON{DiscoveredLabels: d.DiscoveredLabels, ScrapePool: d.Job})
+		}
+	}
 	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: map[string]any{
-		"activeTargets": active, "droppedTargets": []any{},
+		"activeTargets": active, "droppedTargets": dropped,
 	}})
 }
 

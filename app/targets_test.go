@@ -192,20 +192,25 @@ func TestReloadKeepsTheLastGoodConfig(t *testing.T) {
 	}
 
 	write(filepath.Join(dir, "sd.yml"), "- targets: ['"+host+"']\n  labels: {env: prod}\n")
-	write(cfg, "scrape_configs:\n  - job_name: two\n    scrape_interval: 1s\n    file_sd_configs: [{files: [sd.yml]}]\n")
+	write(cfg, "scrape_configs:\n  - job_name: two\n    scrape_interval: 1s\n    file_sd_configs: [{files: [sd.yml]}]\n"+
+		"    relabel_configs: [{source_labels: [__address__], regex: '127.0.0.1:9', action: drop}]\n")
 	if code, pr := send(t, "POST", base+"/-/reload", "", "s3cret"); code != 200 {
 		t.Fatalf("reload of a good config: %d %q", code, pr.Error)
 	}
 	if got := pools(); got != "config:two" {
 		t.Errorf("after reload, targets %q", got)
 	}
-	write(filepath.Join(dir, "sd.yml"), "- targets: ['"+host+"']\n  labels: {env: prod}\n- targets: ['127.0.0.1:1']\n")
+	write(filepath.Join(dir, "sd.yml"), "- targets: ['"+host+"']\n  labels: {env: prod}\n- targets: ['127.0.0.1:1', '127.0.0.1:9']\n")
 	deadline := time.Now().Add(5 * time.Second)
 	for len(listTargets(t, base)) != 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the file_sd change never showed: %q", pools())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	_, pr = get(t, base+"/api/v1/targets")
+	if !strings.Contains(string(pr.Data), `"droppedTargets":[{"discoveredLabels":{"__address__":"127.0.0.1:9"`) {
+		t.Errorf("127.0.0.1:9, dropped by relabel_configs, is not in droppedTargets: %s", pr.Data)
 	}
 	_, pr = get(t, base+"/api/v1/status/runtimeinfo")
 	json.Unmarshal(pr.Data, &info)

@@ -395,10 +395,24 @@ func (c *Config) path(f string) string {
 	return filepath.Join(c.dir, f)
 }
 
+// DroppedTarget is a discovered target that relabel_configs dropped, as
+// /api/v1/targets lists it.
+type DroppedTarget struct {
+	Job              string
+	DiscoveredLabels map[string]string // before relabelling: __address__, __scheme__, …
+}
+
 // targets builds every job's targets from its static groups and the file_sd
 // groups in sd.
 func (c *Config) targets(sd *fileSD) ([]Target, error) {
+	out, _, err := c.discover(sd)
+	return out, err
+}
+
+// discover is targets, with the targets relabel_configs dropped.
+func (c *Config) discover(sd *fileSD) ([]Target, []DroppedTarget, error) {
 	var out []Target
+	var dropped []DroppedTarget
 	for i, sc := range c.ScrapeConfigs {
 		where := fmt.Sprintf("scrape_configs[%d] (job %q)", i, sc.JobName)
 		add := func(from string, st StaticConfig, meta map[string]string) error {
@@ -407,8 +421,9 @@ func (c *Config) targets(sd *fileSD) ([]Target, error) {
 				if err != nil {
 					return fmt.Errorf("%s: %s: %w", where, from, err)
 				}
-				if !keep {
-					continue // dropped by relabel_configs
+				if !keep { // dropped by relabel_configs
+					dropped = append(dropped, DroppedTarget{Job: sc.JobName, DiscoveredLabels: sc.discovered(host, st.Labels, meta).Map()})
+					continue
 				}
 				if _, err := t.withDefaults(); err != nil {
 					return fmt.Errorf("%s: %s: %w", where, from, err)
@@ -419,7 +434,7 @@ func (c *Config) targets(sd *fileSD) ([]Target, error) {
 		}
 		for j, st := range sc.StaticConfigs {
 			if err := add(fmt.Sprintf("static_configs[%d]", j), st, nil); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		for _, fsd := range sc.FileSDConfigs {
@@ -427,35 +442,20 @@ func (c *Config) targets(sd *fileSD) ([]Target, error) {
 				for _, file := range sd.match(c.path(f)) {
 					for k, st := range sd.files[file].groups {
 						if err := add(fmt.Sprintf("%s[%d]", file, k), st, map[string]string{"__meta_filepath": file}); err != nil {
-							return nil, err
+							return nil, nil, err
 						}
 					}
 				}
 			}
 		}
 	}
-	return out, nil
+	return out, dropped, nil
 }
 
 // targetFor builds one target from the labels Prometheus gives a discovered
 // target, after the job's relabel_configs: keep is false if they dropped it.
 func (sc *ScrapeConfig) targetFor(host string, group, meta map[string]string) (t Target, keep bool, err error) {
-	lb := labels.NewBuilder(labels.EmptyLabels())
-	lb.Set(model.AddressLabel, host)
-	lb.Set(model.SchemeLabel, sc.Scheme)
-	lb.Set(model.MetricsPathLabel, sc.MetricsPath)
-	for k, v := range sc.Params {
-		if len(v) > 0 {
-			lb.Set(model.ParamLabelPrefix+k, v[0])
-		}
-	}
-	lb.Set(model.JobLabel, sc.JobName)
-	for k, v := range meta {
-		lb.Set(k, v)
-	}
-	for k, v := range group {
-		lb.Set(k, v)
-	}
+	lb := labels.NewBuilder(sc.discovered(host, group, meta))
 	if len(sc.RelabelConfigs) > 0 && !relabel.ProcessBuilder(lb, sc.RelabelConfigs...) {
 		return t, false, nil
 	}
@@ -498,6 +498,28 @@ func (sc *ScrapeConfig) targetFor(host string, group, meta map[string]string) (t
 		t.HTTP = &hc
 	}
 	return t, true, nil
+}
+
+// discovered is the label set Prometheus gives a discovered target, before
+// relabel_configs.
+func (sc *ScrapeConfig) discovered(host string, group, meta map[string]string) labels.Labels {
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	lb.Set(model.AddressLabel, host)
+	lb.Set(model.SchemeLabel, sc.Scheme)
+	lb.Set(model.MetricsPathLabel, sc.MetricsPath)
+	for k, v := range sc.Params {
+		if len(v) > 0 {
+			lb.Set(model.ParamLabelPrefix+k, v[0])
+		}
+	}
+	lb.Set(model.JobLabel, sc.JobName)
+	for k, v := range meta {
+		lb.Set(k, v)
+	}
+	for k, v := range group {
+		lb.Set(k, v)
+	}
+	return lb.Labels()
 }
 
 // isPlainHTTP: the job sets nothing the Manager's shared client lacks.

@@ -1,6 +1,7 @@
 package collectors
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -251,4 +252,27 @@ func FuzzParseSDFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Targets relabel_configs drop are listed with their discovered labels, as
+// Prometheus' droppedTargets.
+func TestDroppedTargets(t *testing.T) {
+	cfg, _, err := parseConfig([]byte(`scrape_configs:
+  - job_name: web
+    params: {format: [prom]}
+    static_configs: [{targets: ['a:80', 'skip:80'], labels: {team: shop}}]
+    relabel_configs: [{source_labels: [__address__], regex: 'skip:.*', action: drop}]
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, dropped, err := cfg.discover(newFileSD())
+	if err != nil || len(targets) != 1 || len(dropped) != 1 {
+		t.Fatalf("%d targets, %d dropped, %v; want 1 and 1", len(targets), len(dropped), err)
+	}
+	d := dropped[0]
+	want := map[string]string{"__address__": "skip:80", "__scheme__": "http", "__metrics_path__": "/metrics", "__param_format": "prom", "job": "web", "team": "shop"}
+	if d.Job != "web" || !maps.Equal(d.DiscoveredLabels, want) {
+		t.Errorf("dropped %+v, want job web with %v", d, want)
+	}
 }

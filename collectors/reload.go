@@ -30,10 +30,11 @@ type Reloader struct {
 	logger *slog.Logger
 	poll   time.Duration
 
-	mu     sync.Mutex // one reload or refresh at a time
-	cfg    *Config    // the last good config
-	sd     *fileSD
-	status ReloadStatus
+	mu      sync.Mutex // one reload or refresh at a time
+	cfg     *Config    // the last good config
+	sd      *fileSD
+	dropped []DroppedTarget
+	status  ReloadStatus
 }
 
 // ReloadStatus says how the last reload went, as Prometheus'
@@ -88,7 +89,7 @@ func (r *Reloader) reload() error {
 		return err
 	}
 	sd, _, sdErrs := r.sd.refresh(cfg.patterns())
-	targets, err := cfg.targets(sd)
+	targets, dropped, err := cfg.discover(sd)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", r.file, err)
 	}
@@ -98,7 +99,7 @@ func (r *Reloader) reload() error {
 	for _, w := range warnings {
 		r.logger.Warn("config: "+w, "file", r.file)
 	}
-	r.cfg, r.sd, r.status.Warnings = cfg, sd, warnings
+	r.cfg, r.sd, r.dropped, r.status.Warnings = cfg, sd, dropped, warnings
 	r.noteSD(sdErrs)
 	r.logger.Info("config loaded", "file", r.file, "targets", len(targets))
 	return nil
@@ -140,7 +141,7 @@ func (r *Reloader) refresh() {
 		r.sd = sd // new modification times of files whose groups did not change
 		return
 	}
-	targets, err := r.cfg.targets(sd)
+	targets, dropped, err := r.cfg.discover(sd)
 	if err == nil {
 		err = r.m.SetTargets(SourceConfig, targets)
 	}
@@ -149,7 +150,7 @@ func (r *Reloader) refresh() {
 		r.logger.Error("file_sd: targets refused; the previous ones stay", "err", err)
 		return
 	}
-	r.sd = sd
+	r.sd, r.dropped = sd, dropped
 	r.logger.Info("file_sd: targets changed", "targets", len(targets))
 }
 
@@ -160,4 +161,12 @@ func (r *Reloader) Status() ReloadStatus {
 	s := r.status
 	s.Warnings = append([]string(nil), s.Warnings...)
 	return s
+}
+
+// Dropped is the targets the config in force discovered and its
+// relabel_configs dropped.
+func (r *Reloader) Dropped() []DroppedTarget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]DroppedTarget(nil), r.dropped...)
 }
