@@ -158,7 +158,10 @@ func New(opts Options) (a *App, err error) {
 		OnScrape:   a.onScrape,
 	})
 	if opts.ConfigFile != "" {
-		a.reloader, err = scrape.NewReloader(opts.ConfigFile, a.scraper, opts.Logger.With("component", "config"), opts.FileSDPoll)
+		a.reloader, err = scrape.NewReloader(scrape.ReloaderOptions{
+			File: opts.ConfigFile, Manager: a.scraper, Logger: opts.Logger.With("component", "config"),
+			Registerer: a.reg, PollInterval: opts.FileSDPoll,
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -190,6 +190,15 @@ func TestReloadKeepsTheLastGoodConfig(t *testing.T) {
 	if info.ReloadConfigSuccess || !strings.Contains(info.LastConfigError, "scrape_timeout 20s") || info.LastConfigTime.IsZero() {
 		t.Errorf("runtimeinfo after a failed reload: %+v", info)
 	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "\narchscope_config_last_reload_successful 0\n") {
+		t.Error("/metrics does not say the last reload failed")
+	}
 
 	write(filepath.Join(dir, "sd.yml"), "- targets: ['"+host+"']\n  labels: {env: prod}\n")
 	write(cfg, "scrape_configs:\n  - job_name: two\n    scrape_interval: 1s\n    file_sd_configs: [{files: [sd.yml]}]\n"+

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func writeFile(t *testing.T, path, data string) {
@@ -101,7 +103,7 @@ func TestReloaderFollowsFilesAndKeepsTheLastGoodConfig(t *testing.T) {
 	writeFile(t, cfgFile, "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: a\n    file_sd_configs: [{files: [t.json]}]\n")
 
 	m := NewManager(Options{Appender: &recorder{}})
-	r, err := NewReloader(cfgFile, m, nil, 20*time.Millisecond)
+	r, err := NewReloader(ReloaderOptions{File: cfgFile, Manager: m, PollInterval: 20 * time.Millisecond, Registerer: prometheus.NewPedanticRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ type metrics struct {
 	failures   *prometheus.CounterVec
 	samples    *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
+	limits     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,9 +25,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archscope_scrape_duplicate_samples_total", Help: "Samples dropped because their series came twice in one scrape (the first is kept), by job.",
 		}, []string{"job"}),
+		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archscope_scrape_limit_exceeded_total", Help: "Scrapes failed by a limit (sample_limit, body_size_limit, …), by job and limit.",
+		}, []string{"job", "limit"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.scrapes, m.failures, m.samples, m.duplicates)
+		reg.MustRegister(m.scrapes, m.failures, m.samples, m.duplicates, m.limits)
 	}
 	return m
 }

@@ -108,7 +108,8 @@ func TestHonorOptionsAndLimits(t *testing.T) {
 	srv := textServer(t, func() string {
 		return "m{job=\"inner\",instance=\"x\",a=\"1\",b=\"2\",c=\"3\"} 1 1700000000000\nn 2\nlong{" + strings.Repeat("l", 40) + "=\"v\"} 3\n"
 	})
-	m, rec := runManager(t, Options{},
+	reg := prometheus.NewPedanticRegistry()
+	m, rec := runManager(t, Options{Registerer: reg},
 		Target{Job: "default", URL: srv.URL + "/d"},
 		Target{Job: "honor", URL: srv.URL + "/h", HonorLabels: true, HonorTimestamps: true},
 		Target{Job: "samples", URL: srv.URL + "/s", Limits: Limits{SampleLimit: 2}},
@@ -154,6 +155,9 @@ func TestHonorOptionsAndLimits(t *testing.T) {
 		hh := hs[job]
 		if hh.Health != HealthDown || !strings.Contains(hh.LastError, want) {
 			t.Errorf("%s: %s %q, want down with %q", job, hh.Health, hh.LastError, want)
+		}
+		if n := limitCount(t, reg, job); n < 1 {
+			t.Errorf("%s: archscope_scrape_limit_exceeded_total for it = %v, want >= 1", job, n)
 		}
 		if b := rec.last(job); len(b) != 5 {
 			t.Errorf("%s: %d samples stored, want only the 5 of the scrape's own (the scrape is all or nothing)", job, len(b))
@@ -222,4 +226,32 @@ func TestProtobufNativeHistograms(t *testing.T) {
 			t.Errorf("%s%v = %v (found %v), want %v", tc.name, tc.kv, got, ok, tc.want)
 		}
 	}
+}
+
+// limitCount reads archscope_scrape_limit_exceeded_total for a job whose
+// name is the start of the limit's ("samples" → sample_limit, "body" →
+// body_size_limit, …).
+func limitCount(t *testing.T, reg prometheus.Gatherer, job string) float64 {
+	t.Helper()
+	limit := map[string]string{"samples": "sample_limit", "labels": "label_limit", "name": "label_name_length_limit",
+		"value": "label_value_length_limit", "body": "body_size_limit"}[job]
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "archscope_scrape_limit_exceeded_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			if got["job"] == job && got["limit"] == limit {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

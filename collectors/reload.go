@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // errEOF is an empty YAML document.
@@ -48,18 +50,44 @@ type ReloadStatus struct {
 	FileSDError string    // the last file_sd refresh's errors, if any
 }
 
-// NewReloader loads file and hands its targets to m. A config that fails to
-// load is an error: there is no previous one to keep.
-func NewReloader(file string, m *Manager, logger *slog.Logger, poll time.Duration) (*Reloader, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// ReloaderOptions configure a Reloader.
+type ReloaderOptions struct {
+	File       string   // the prometheus.yml
+	Manager    *Manager // receives the targets, as source SourceConfig
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // for archscope_config_last_reload_*; may be nil
+	// PollInterval is how often the file_sd files are looked at; default
+	// DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// NewReloader loads the file and hands its targets to the Manager. A
+// config that fails to load is an error: there is no previous one to keep.
+func NewReloader(opts ReloaderOptions) (*Reloader, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if poll <= 0 {
-		poll = DefaultPollInterval
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
 	}
-	r := &Reloader{file: file, m: m, logger: logger, poll: poll, sd: newFileSD(), status: ReloadStatus{File: file}}
+	r := &Reloader{file: opts.File, m: opts.Manager, logger: opts.Logger, poll: opts.PollInterval, sd: newFileSD(), status: ReloadStatus{File: opts.File}}
 	if err := r.Reload(); err != nil {
 		return nil, err
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "archscope_config_last_reload_successful", Help: "Whether the last reload of --config succeeded (1) or kept the previous config (0).",
+			}, func() float64 {
+				if r.Status().Success {
+					return 1
+				}
+				return 0
+			}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "archscope_config_last_reload_success_timestamp_seconds", Help: "When the config in force was loaded.",
+			}, func() float64 { return float64(r.Status().LastSuccess.UnixMilli()) / 1000 }),
+		)
 	}
 	return r, nil
 }

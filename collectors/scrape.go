@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -234,6 +235,11 @@ func (l *loop) scrapeOnce(ctx context.Context) {
 	l.health.LastScrape, l.health.LastScrapeDuration = start, dur
 	if err != nil {
 		l.metrics.failures.WithLabelValues(job).Inc()
+		for _, lim := range limitErrors {
+			if errors.Is(err, lim) {
+				l.metrics.limits.WithLabelValues(job, strings.TrimSuffix(lim.Error(), " exceeded")).Inc()
+			}
+		}
 		l.health.Health, l.health.LastError = HealthDown, err.Error()
 	} else {
 		l.metrics.samples.WithLabelValues(job).Add(float64(kept))

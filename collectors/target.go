@@ -204,6 +204,8 @@ var (
 	errLabelNameLength  = errors.New("label_name_length_limit exceeded")
 	errLabelValueLength = errors.New("label_value_length_limit exceeded")
 	errBodySizeLimit    = errors.New("body_size_limit exceeded")
+
+	limitErrors = []error{errSampleLimit, errLabelLimit, errLabelNameLength, errLabelValueLength, errBodySizeLimit}
 )
 
 // TargetHealth is what /api/v1/targets reports for one target.
