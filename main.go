@@ -16,10 +16,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/archscope/archscope/app"
-	"github.com/archscope/archscope/collectors"
 )
 
 func main() {
@@ -65,7 +65,7 @@ func serve(args []string, stderr io.Writer) error {
 	data := flags.String("data", "", "data directory for the history (default: per-user data directory)")
 	noDemo := flags.Bool("no-demo", false, "do not run the demo shop")
 	token := flags.String("token", "", "bearer token required for changes (generated when listening beyond loopback)")
-	config := flags.String("config", "", "a prometheus.yml whose scrape_configs (static_configs) to scrape besides the demo")
+	config := flags.String("config", "", "a prometheus.yml whose scrape_configs (static_configs, file_sd_configs) to scrape besides the demo; reloaded on SIGHUP and POST /-/reload")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -77,26 +77,36 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	var targets []collectors.Target
-	if *config != "" {
-		var warnings []string
-		targets, warnings, err = collectors.LoadConfig(*config)
-		for _, w := range warnings {
-			logger.Warn("config: "+w, "file", *config)
-		}
-		if err != nil {
-			return err
-		}
-	}
 	a, err := app.New(app.Options{
 		Addr: *addr, DataDir: *data, NoDemo: *noDemo, Token: *token, Assets: assets, Logger: logger,
-		Targets: targets,
+		ConfigFile: *config,
 	})
 	if err != nil {
 		return err
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after stop, below, has ended the SIGHUP watcher
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads --config, as it does Prometheus'; a bad file is logged
+	// and the previous config keeps running.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if *config == "" {
+					logger.Warn("SIGHUP: no --config file to reload")
+					continue
+				}
+				_ = a.ReloadConfig() // logged by the reloader
+			}
+		}
+	})
 	fmt.Fprintf(stderr, "archscope %s: open %s/\n", app.Version, a.URL())
 	return a.Run(ctx)
 }

@@ -40,6 +40,11 @@ func (a *App) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /api/v1/label/{name}/values", a.handleLabelValues)
 	mux.HandleFunc("GET /api/v1/targets", a.handleTargets)
+	mux.Handle("POST /api/v1/targets", a.authorized(http.HandlerFunc(a.handleAddTarget)))
+	mux.Handle("DELETE /api/v1/targets", a.authorized(http.HandlerFunc(a.handleDeleteTarget)))
+	mux.Handle("POST /-/reload", a.authorized(http.HandlerFunc(a.handleReload)))
+	mux.Handle("PUT /-/reload", a.authorized(http.HandlerFunc(a.handleReload)))
+	mux.HandleFunc("GET /api/v1/status/runtimeinfo", a.handleRuntimeInfo)
 	mux.HandleFunc("GET /api/v1/annotations", a.handleAnnotations)
 	mux.Handle("POST /api/v1/annotations", a.authorized(http.HandlerFunc(a.handleAddAnnotation)))
 
@@ -312,42 +317,6 @@ func (a *App) handleAddAnnotation(w http.ResponseWriter, r *http.Request) {
 	a.annotate(an)
 	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: annotationJSON{
 		Time: float64(an.Time) / 1000, Text: an.Text, Tags: an.Tags,
-	}})
-}
-
-type targetJSON struct {
-	DiscoveredLabels   map[string]string `json:"discoveredLabels"`
-	Labels             map[string]string `json:"labels"`
-	ScrapePool         string            `json:"scrapePool"`
-	ScrapeURL          string            `json:"scrapeUrl"`
-	GlobalURL          string            `json:"globalUrl"`
-	LastError          string            `json:"lastError"`
-	LastScrape         time.Time         `json:"lastScrape"`
-	LastScrapeDuration float64           `json:"lastScrapeDuration"`
-	Health             string            `json:"health"`
-	ScrapeInterval     string            `json:"scrapeInterval"`
-	ScrapeTimeout      string            `json:"scrapeTimeout"`
-}
-
-func (a *App) handleTargets(w http.ResponseWriter, r *http.Request) {
-	active := []targetJSON{}
-	for _, t := range a.scraper.Targets() {
-		active = append(active, targetJSON{
-			DiscoveredLabels:   map[string]string{},
-			Labels:             t.Labels,
-			ScrapePool:         t.Job,
-			ScrapeURL:          t.ScrapeURL,
-			GlobalURL:          t.ScrapeURL,
-			LastError:          t.LastError,
-			LastScrape:         t.LastScrape,
-			LastScrapeDuration: t.LastScrapeDuration.Seconds(),
-			Health:             t.Health,
-			ScrapeInterval:     t.Interval.String(),
-			ScrapeTimeout:      t.Timeout.String(),
-		})
-	}
-	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: map[string]any{
-		"activeTargets": active, "droppedTargets": []any{},
 	}})
 }
 

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -49,8 +48,14 @@ type Options struct {
 	ExtraOrigins []string
 	// ScrapeInterval of the demo target; default 1s.
 	ScrapeInterval time.Duration
-	// Targets are scraped besides the demo (from --config).
+	// Targets are scraped besides the demo.
 	Targets []scrape.Target
+	// ConfigFile is a prometheus.yml (--config) whose scrape_configs are
+	// scraped besides the demo; reloaded by ReloadConfig (SIGHUP, POST
+	// /-/reload), its file_sd files followed as they change.
+	ConfigFile string
+	// FileSDPoll is how often the file_sd files are looked at; default 5s.
+	FileSDPoll time.Duration
 }
 
 // App is a running archscope: storage, demo shop, scrape loops, query engine
@@ -62,6 +67,7 @@ type App struct {
 	db       *storage.DB
 	shop     *simulator.Shop // nil with NoDemo
 	scraper  *scrape.Manager
+	reloader *scrape.Reloader // nil without ConfigFile
 	engine   *promql.Engine
 	parser   parser.Parser // for match[] selectors
 	hub      *hub
@@ -151,6 +157,15 @@ func New(opts Options) (a *App, err error) {
 		Registerer: a.reg,
 		OnScrape:   a.onScrape,
 	})
+	if opts.ConfigFile != "" {
+		a.reloader, err = scrape.NewReloader(scrape.ReloaderOptions{
+			File: opts.ConfigFile, Manager: a.scraper, Logger: opts.Logger.With("component", "config"),
+			Registerer: a.reg, PollInterval: opts.FileSDPoll,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	a.handler = a.routes()
 
 	a.listener, err = net.Listen("tcp", opts.Addr)
@@ -206,6 +221,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.annotate(storage.Annotation{Time: time.Now().UnixMilli(), Text: started, Tags: []string{"lifecycle"}})
 
+	if a.shop != nil {
+		if err := a.scraper.SetTargets(sourceDemo, []scrape.Target{a.demoTarget()}); err != nil {
+			return fmt.Errorf("demo target: %w", err)
+		}
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -225,16 +245,21 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	})
-	targets := slices.Clone(a.opts.Targets)
 	if a.shop != nil {
 		g.Go(func() error { return a.shop.Run(ctx) })
 		g.Go(func() error { return a.watchShop(ctx) })
-		targets = append(targets, a.demoTarget())
 	}
-	g.Go(func() error { return a.scraper.Run(ctx, targets) })
+	g.Go(func() error { return a.scraper.Run(ctx, a.opts.Targets) })
+	if a.reloader != nil {
+		g.Go(func() error { return a.reloader.Run(ctx) })
+	}
 	a.logger.Info("archscope serving", "url", a.URL(), "data", a.opts.DataDir, "demo", a.shop != nil)
 	return g.Wait()
 }
+
+// ReloadConfig re-reads the --config file and its file_sd files, as
+// Prometheus does on SIGHUP. On an error the previous config stays in force.
+func (a *App) ReloadConfig() error { return a.reloader.Reload() }
 
 // DefaultDataDir is the per-user data directory: $XDG_DATA_HOME/archscope, or
 // ~/.local/share/archscope on Linux, the user config dir elsewhere.

@@ -1,6 +1,7 @@
 package collectors
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +40,13 @@ func TestLoadConfigReadsAPrometheusYml(t *testing.T) {
 	}
 	all := strings.Join(warnings, "\n")
 	for _, field := range []string{"global.evaluation_interval", "global.external_labels", "rule_files",
-		"scrape_configs[1].honor_labels", "scrape_configs[3].kubernetes_sd_configs"} {
+		"scrape_configs[1].track_timestamps_staleness", "scrape_configs[3].kubernetes_sd_configs"} {
 		if !strings.Contains(all, field+" is not supported yet") {
 			t.Errorf("no warning for %s in:\n%s", field, all)
 		}
+	}
+	if strings.Contains(all, "honor_labels") || !targets[1].HonorLabels {
+		t.Errorf("honor_labels: warned about or not applied (%v):\n%s", targets[1].HonorLabels, all)
 	}
 	if !strings.Contains(all, "line ") {
 		t.Errorf("warnings do not say where: %s", all)
@@ -71,7 +75,13 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("scrape_configs:\n  - {job_name: a, static_configs: [{targets: ['h:1']}]}\n"))
 	f.Add([]byte("global: {scrape_interval: 5s}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		targets, _, err := ParseConfig(data)
+		// parseConfig and targets without file_sd files: a fuzzed glob
+		// must not wander the disk.
+		cfg, _, err := parseConfig(data, "")
+		if err != nil {
+			return
+		}
+		targets, err := cfg.targets(newFileSD())
 		if err != nil {
 			return
 		}
@@ -153,5 +163,116 @@ func TestRelabelConfigsShapeTargets(t *testing.T) {
 		if _, err := g.withDefaults(); err != nil {
 			t.Errorf("target %d would be refused by Run: %v", i, err)
 		}
+	}
+}
+
+// Per-job options reach the targets with Prometheus' meanings; relative
+// file names are relative to the config file.
+func TestPerJobOptions(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/prometheus.yml"
+	writeFile(t, file, `scrape_configs:
+  - job_name: full
+    honor_labels: true
+    honor_timestamps: true
+    sample_limit: 1000
+    label_limit: 30
+    label_name_length_limit: 100
+    label_value_length_limit: 200
+    body_size_limit: 10MB
+    scrape_protocols: [PrometheusProto, PrometheusText0.0.4]
+    basic_auth: {username: u, password: p}
+    tls_config: {ca_file: ca.pem, insecure_skip_verify: false}
+    static_configs: [{targets: ['h:1']}]
+  - job_name: bearer
+    authorization: {credentials_file: token.txt}
+    static_configs: [{targets: ['h:2']}]
+  - job_name: plain
+    static_configs: [{targets: ['h:3']}]
+`)
+	targets, warnings, err := LoadConfig(file)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("LoadConfig: %v %v", err, warnings)
+	}
+	full, bearer, plain := targets[0], targets[1], targets[2]
+	if !full.HonorLabels || !full.HonorTimestamps || plain.HonorLabels || plain.HonorTimestamps {
+		t.Errorf("honor_labels/honor_timestamps: full %v %v, plain %v %v", full.HonorLabels, full.HonorTimestamps, plain.HonorLabels, plain.HonorTimestamps)
+	}
+	if want := (Limits{SampleLimit: 1000, LabelLimit: 30, LabelNameLengthLimit: 100, LabelValueLengthLimit: 200, BodySizeLimit: 10 << 20}); full.Limits != want {
+		t.Errorf("limits %+v, want %+v", full.Limits, want)
+	}
+	if strings.Join(full.Protocols, ",") != "PrometheusProto,PrometheusText0.0.4" {
+		t.Errorf("protocols %v", full.Protocols)
+	}
+	if full.HTTP == nil || full.HTTP.BasicAuth == nil || full.HTTP.BasicAuth.Username != "u" || full.HTTP.TLSConfig.CAFile != dir+"/ca.pem" || !full.HTTP.FollowRedirects {
+		t.Errorf("full's HTTP config %+v", full.HTTP)
+	}
+	if bearer.HTTP == nil || bearer.HTTP.Authorization == nil || bearer.HTTP.Authorization.Type != "Bearer" || bearer.HTTP.Authorization.CredentialsFile != dir+"/token.txt" {
+		t.Errorf("bearer's HTTP config %+v", bearer.HTTP)
+	}
+	if plain.HTTP != nil {
+		t.Errorf("plain job got an HTTP config %+v; it shares the Manager's client", plain.HTTP)
+	}
+}
+
+func TestNewConfigFieldErrors(t *testing.T) {
+	job := "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h:1']}]\n"
+	for _, tc := range []struct{ extra, want string }{
+		{"    sample_limit: -1\n", "sample_limit -1 must not be negative"},
+		{"    body_size_limit: lots\n", `body_size_limit "lots"`},
+		{"    body_size_limit: 10XB\n", `body_size_limit "10XB"`},
+		{"    scrape_protocols: [Gopher]\n", `scrape_protocols: unknown protocol "Gopher"`},
+		{"    authorization: {credentials: x, credentials_file: y}\n", "credentials & credentials_file"},
+		{"    basic_auth: {username: u}\n    authorization: {credentials: x}\n", "at most one of basic_auth"},
+		{"    file_sd_configs: [{files: []}]\n", "file_sd_configs[0]: files is empty"},
+		{"    file_sd_configs: [{files: [targets.txt]}]\n", "must end in .json, .yml or .yaml"},
+		{"    honor_labels: maybe\n", "maybe"},
+	} {
+		_, _, err := ParseConfig([]byte(job + tc.extra))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error with %q", tc.extra, err, tc.want)
+		}
+		if err != nil && !strings.Contains(tc.want, "body_size_limit") && !strings.Contains(tc.want, "maybe") && !strings.Contains(err.Error(), `scrape_configs[0] (job "a")`) {
+			t.Errorf("%q: %v does not name the job", tc.extra, err)
+		}
+	}
+}
+
+func FuzzParseSDFile(f *testing.F) {
+	f.Add([]byte(`[{"targets": ["h:1"], "labels": {"env": "prod"}}]`), true)
+	f.Add([]byte("- targets: ['h:1', 'h:2']\n  labels: {team: shop}\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
+		groups, err := parseSDFile(data, isJSON)
+		if err != nil {
+			return
+		}
+		for _, g := range groups {
+			if err := g.check(); err != nil {
+				t.Fatalf("parseSDFile returned a group it should have refused: %+v: %v", g, err)
+			}
+		}
+	})
+}
+
+// Targets relabel_configs drop are listed with their discovered labels, as
+// Prometheus' droppedTargets.
+func TestDroppedTargets(t *testing.T) {
+	cfg, _, err := parseConfig([]byte(`scrape_configs:
+  - job_name: web
+    params: {format: [prom]}
+    static_configs: [{targets: ['a:80', 'skip:80'], labels: {team: shop}}]
+    relabel_configs: [{source_labels: [__address__], regex: 'skip:.*', action: drop}]
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, dropped, err := cfg.discover(newFileSD())
+	if err != nil || len(targets) != 1 || len(dropped) != 1 {
+		t.Fatalf("%d targets, %d dropped, %v; want 1 and 1", len(targets), len(dropped), err)
+	}
+	d := dropped[0]
+	want := map[string]string{"__address__": "skip:80", "__scheme__": "http", "__metrics_path__": "/metrics", "__param_format": "prom", "job": "web", "team": "shop"}
+	if d.Job != "web" || !maps.Equal(d.DiscoveredLabels, want) {
+		t.Errorf("dropped %+v, want job web with %v", d, want)
 	}
 }

@@ -4,9 +4,11 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the collectors' own metrics, served on archscope's /metrics.
 type metrics struct {
-	scrapes  *prometheus.CounterVec
-	failures *prometheus.CounterVec
-	samples  *prometheus.CounterVec
+	scrapes    *prometheus.CounterVec
+	failures   *prometheus.CounterVec
+	samples    *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	limits     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,9 +22,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		samples: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archscope_scraped_samples_total", Help: "Samples stored from scrapes, by job.",
 		}, []string{"job"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archscope_scrape_duplicate_samples_total", Help: "Samples dropped because their series came twice in one scrape (the first is kept), by job.",
+		}, []string{"job"}),
+		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archscope_scrape_limit_exceeded_total", Help: "Scrapes failed by a limit (sample_limit, body_size_limit, …), by job and limit.",
+		}, []string{"job", "limit"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.scrapes, m.failures, m.samples)
+		reg.MustRegister(m.scrapes, m.failures, m.samples, m.duplicates, m.limits)
 	}
 	return m
 }

@@ -1,11 +1,14 @@
 package collectors
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/archscope/archscope/storage"
@@ -157,6 +160,7 @@ func FuzzParseExposition(f *testing.F) {
 		f.Add(b, textCT)
 		f.Add(b, omCT)
 	}
+	f.Add(protobufBody(f), string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
 	target := labels.FromStrings("job", "fuzz", "instance", "x:1")
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
 		p := newParser()
@@ -195,4 +199,59 @@ func BenchmarkParse(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "samples/s")
 	b.ReportMetric(float64(len(out)), "samples/scrape")
+}
+
+// The series cache: a series seen again reuses its labels, one that went is
+// forgotten after a good parse, and a failed parse leaves no junk behind.
+func TestParseSeriesCache(t *testing.T) {
+	p := newParser()
+	target := labels.FromStrings("job", "j", "instance", "h:1")
+	out, err := p.parse(nil, []byte("a 1\nb 2\n"), textCT, 1, target)
+	if err != nil || len(out) != 2 || len(p.cache) != 2 {
+		t.Fatalf("first parse: %d samples, %d cached, %v", len(out), len(p.cache), err)
+	}
+	out2, err := p.parse(nil, []byte("a 3\nc 4\n"), textCT, 2, target)
+	if err != nil || len(out2) != 2 || out2[0].V != 3 || out2[0].Labels.String() != out[0].Labels.String() {
+		t.Fatalf("second parse: %v %v", out2, err)
+	}
+	if _, ok := p.cache["b"]; ok || len(p.cache) != 2 {
+		t.Errorf("after b went, cache has %d entries (b kept: %v)", len(p.cache), ok)
+	}
+	if _, err := p.parse(nil, []byte("a 5\nnew_one 6\nbroken {\n"), textCT, 3, target); err == nil {
+		t.Fatal("a broken body parsed")
+	}
+	if _, ok := p.cache["new_one"]; ok || len(p.cache) != 2 {
+		t.Errorf("a failed parse left %d entries (new_one kept: %v)", len(p.cache), ok)
+	}
+	// Another target's labels invalidate the cache.
+	other := labels.FromStrings("job", "k", "instance", "h:2")
+	out3, _ := p.parse(nil, []byte("a 1\n"), textCT, 4, other)
+	if out3[0].Labels.Get("job") != "k" {
+		t.Errorf("with another target, a = %v", out3[0].Labels)
+	}
+}
+
+// protobufBody is a client_golang registry's delimited protobuf exposition,
+// with a classic and native histogram, a native-only one and a counter.
+func protobufBody(tb testing.TB) []byte {
+	reg := prometheus.NewRegistry()
+	both := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "both_seconds", Help: "h", Buckets: []float64{0.1, 1}, NativeHistogramBucketFactor: 1.1})
+	native := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "native_seconds", Help: "h", NativeHistogramBucketFactor: 1.1})
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, []string{"code"})
+	reg.MustRegister(both, native, c)
+	both.Observe(0.5)
+	native.Observe(0.5)
+	c.WithLabelValues("200").Inc()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
 }

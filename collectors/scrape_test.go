@@ -34,12 +34,12 @@ func (r *recorder) Append(s []storage.Sample) error {
 	return nil
 }
 
-// last returns the newest batch whose samples carry the given job.
+// last returns the newest batch of the target with the given job.
 func (r *recorder) last(job string) []storage.Sample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := len(r.batches) - 1; i >= 0; i-- {
-		if b := r.batches[i]; len(b) > 0 && b[0].Labels.Get("job") == job {
+		if b := r.batches[i]; len(b) > 0 && b[len(b)-1].Labels.Get("job") == job { // the scrape's own series come last
 			return b
 		}
 	}
@@ -193,9 +193,9 @@ func TestScrapeClientGolangRegistry(t *testing.T) {
 		}
 	}
 	// 1 counter + 1 gauge + 3 buckets, sum and count = 7, then up, duration,
-	// samples scraped and samples kept after metric relabelling.
-	if n, _ := value(b, "scrape_samples_scraped"); n != 7 || len(b) != 11 {
-		t.Errorf("scrape_samples_scraped = %v in a batch of %d; want 7 scraped and 11 stored", n, len(b))
+	// samples scraped, samples kept after metric relabelling and series added.
+	if n, _ := value(b, "scrape_samples_scraped"); n != 7 || len(b) != 12 {
+		t.Errorf("scrape_samples_scraped = %v in a batch of %d; want 7 scraped and 12 stored", n, len(b))
 	}
 	if n, _ := value(b, "scrape_samples_post_metric_relabeling"); n != 7 {
 		t.Errorf("scrape_samples_post_metric_relabeling = %v with no relabelling, want 7", n)
@@ -210,7 +210,7 @@ func TestScrapeClientGolangRegistry(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if accept != acceptHeader || !strings.HasPrefix(contentType, "application/openmetrics-text") {
+	if accept != acceptFor(DefaultProtocols) || !strings.HasPrefix(contentType, "application/openmetrics-text") {
 		t.Errorf("sent Accept %q and got Content-Type %q; want Prometheus' Accept and OpenMetrics back", accept, contentType)
 	}
 }
@@ -287,7 +287,7 @@ func TestBrokenTargetsAreDownAndIsolated(t *testing.T) {
 		"500":       "server returned HTTP status 500",
 		"malformed": "parse",
 		"slow":      "timeout after 80ms",
-		"huge":      "body exceeds the limit of 67108864 bytes",
+		"huge":      "body_size_limit exceeded: the body is larger than 67108864 bytes",
 		"closed":    "connection refused",
 	}
 	waitFor(t, "every target scraped", func() bool {
@@ -309,8 +309,8 @@ func TestBrokenTargetsAreDownAndIsolated(t *testing.T) {
 			t.Errorf("%s: health %s, lastError %q; want down with %q and the URL", h.Job, h.Health, h.LastError, want[h.Job])
 		}
 		b := rec.last(h.Job)
-		if up, ok := value(b, "up"); !ok || up != 0 || len(b) != 4 {
-			t.Errorf("%s: stored up=%v (found %v) and %d samples, want up=0 and only the 4 synthetic ones", h.Job, up, ok, len(b))
+		if up, ok := value(b, "up"); !ok || up != 0 || len(b) != 5 {
+			t.Errorf("%s: stored up=%v (found %v) and %d samples, want up=0 and only the 5 synthetic ones", h.Job, up, ok, len(b))
 		}
 		if n, ok := value(b, "scrape_samples_scraped"); !ok || n != 0 {
 			t.Errorf("%s: scrape_samples_scraped = %v (found %v), want 0", h.Job, n, ok)
@@ -382,7 +382,7 @@ func TestRunRejectsBadTargets(t *testing.T) {
 		want    error
 		msg     string
 	}{
-		{[]Target{{Job: "a", URL: "http://127.0.0.1:1/m"}, {Job: "a", URL: "http://127.0.0.1:1/m"}}, errDuplicateTarget, "duplicate target"},
+		{[]Target{{Job: "a", URL: "http://127.0.0.1:1/m"}, {Job: "a", URL: "http://127.0.0.1:1/m"}}, ErrDuplicateTarget, "duplicate target"},
 		{[]Target{{Job: "a", URL: "http://127.0.0.1:1/m"}, {Job: "b", URL: "gopher://x"}}, nil, "scheme"},
 	} {
 		err := m.Run(context.Background(), tc.targets) // would block forever if accepted
