@@ -237,14 +237,34 @@ const LABEL_BAND = 24;
 /** Width reserved for every y axis, so the three plots line up. */
 const Y_AXIS_SIZE = 84;
 
-function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal: Palette, plugin: uPlot.Plugin): uPlot.Options {
+/** ZoomControl is how a chart shares its zoom with the page. */
+export interface ZoomControl {
+  /** The zoomed x range, or null to follow the live window. */
+  get: () => [number, number] | null;
+  /** Called when the user drags out a range on this chart. */
+  set: (range: [number, number]) => void;
+}
+
+function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal: Palette, plugin: uPlot.Plugin, zoom: ZoomControl): uPlot.Options {
   const axisFont = '14px system-ui, -apple-system, "Segoe UI", sans-serif';
   return {
     width,
     height: CHART_HEIGHT,
     plugins: [plugin],
     padding: [LABEL_BAND, 12, 0, 0],
-    cursor: { sync: { key: 'archscope' }, drag: { x: false, y: false } },
+    // Dragging across a chart zooms every chart to that span (and pauses).
+    cursor: { sync: { key: 'archscope' }, drag: { x: true, y: false, setScale: false } },
+    hooks: {
+      setSelect: [
+        (u: uPlot) => {
+          if (u.select.width < 5) return;
+          const from = u.posToVal(u.select.left, 'x');
+          const to = u.posToVal(u.select.left + u.select.width, 'x');
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          zoom.set([from, to]);
+        },
+      ],
+    },
     legend: { show: true, live: true },
     scales: {
       x: {
@@ -252,6 +272,8 @@ function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal
         // Always the last windowSeconds up to the newest point, so the chart
         // scrolls at a constant rate instead of stretching as data arrives.
         range: (_u, _min, max) => {
+          const z = zoom.get();
+          if (z) return z;
           const hi = Number.isFinite(max) ? max : Date.now() / 1000;
           return [hi - windowSeconds, hi];
         },
@@ -308,6 +330,7 @@ export class Chart {
     readonly spec: ChartSpec,
     model: Model,
     pal: Palette,
+    private readonly zoom: ZoomControl = { get: () => null, set: () => undefined },
   ) {
     this.model = model;
     this.pal = pal;
@@ -326,7 +349,7 @@ export class Chart {
         this.container.dataset.annotations = String(n);
       },
     });
-    const opts = buildOptions(this.spec, this.lastWidth, this.model.windowSeconds, this.pal, plugin);
+    const opts = buildOptions(this.spec, this.lastWidth, this.model.windowSeconds, this.pal, plugin, this.zoom);
     this.plot = new uPlot(opts, columns(this.model, this.spec), this.container);
     this.container.dataset.points = String(this.model.times.length);
   }
@@ -340,6 +363,17 @@ export class Chart {
     this.model = m;
     this.plot?.setData(columns(m, this.spec));
     this.container.dataset.points = String(m.times.length);
+  }
+
+  /** rescale applies the page's zoom (or the live window) to the x axis now. */
+  rescale(): void {
+    if (!this.plot) return;
+    const z = this.zoom.get();
+    const xs = this.plot.data[0];
+    const max = xs.length > 0 ? (xs[xs.length - 1] as number) : Date.now() / 1000;
+    const [min, hi] = z ?? [max - this.model.windowSeconds, max];
+    this.plot.setScale('x', { min, max: hi });
+    this.container.dataset.zoomed = String(z !== null);
   }
 
   /** resize fits the chart to its container's width. */

@@ -81,7 +81,23 @@ async function main(): Promise<void> {
 
   applyTheme(localStorage.getItem('archscope-theme'));
   const root = document.documentElement;
-  const charts = CHARTS.map((spec) => new Chart(byId(`chart-${spec.kind}`), spec, model, readPalette(root)));
+  // Dragging across any chart zooms them all and pauses; Resume goes live again.
+  let zoomed: [number, number] | null = null;
+  const setPaused = (p: boolean): void => {
+    paused = p;
+    if (!p) zoomed = null;
+    byId('pause').setAttribute('aria-pressed', String(paused));
+    byId('pause').textContent = paused ? 'Resume' : 'Pause';
+  };
+  const zoom = {
+    get: (): [number, number] | null => zoomed,
+    set: (range: [number, number]): void => {
+      zoomed = range;
+      setPaused(true);
+      charts.forEach((c) => c.rescale());
+    },
+  };
+  const charts = CHARTS.map((spec) => new Chart(byId(`chart-${spec.kind}`), spec, model, readPalette(root), zoom));
   const repaint = (): void => charts.forEach((c) => c.setPalette(readPalette(root)));
   window.matchMedia('(prefers-color-scheme: light)').addEventListener('change', repaint);
   byId('theme').addEventListener('click', () => {
@@ -133,10 +149,9 @@ async function main(): Promise<void> {
   showView();
 
   byId('pause').addEventListener('click', () => {
-    paused = !paused;
-    byId('pause').setAttribute('aria-pressed', String(paused));
-    byId('pause').textContent = paused ? 'Resume' : 'Pause';
+    setPaused(!paused);
     render();
+    charts.forEach((c) => c.rescale());
   });
   // Up to 15 minutes the websocket's snapshot holds the window; beyond, the
   // page fetches the panels' PromQL from query_range (about 600 points) and
@@ -156,7 +171,7 @@ async function main(): Promise<void> {
     model = withWindow(model, seconds);
     charts.forEach((c, i) => {
       c.destroy();
-      charts[i] = new Chart(byId(`chart-${c.spec.kind}`), c.spec, model, readPalette(root));
+      charts[i] = new Chart(byId(`chart-${c.spec.kind}`), c.spec, model, readPalette(root), zoom);
     });
     render();
   };
