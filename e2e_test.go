@@ -312,6 +312,22 @@ func TestE2EViewsAndPresets(t *testing.T) {
 	cacheTput := average(t, ctx, "value-throughput", 5)
 	t.Logf("retry storm: %.1f req/s successful; cache preset: %.1f req/s", stormTput, cacheTput)
 
+	// Zoom: dragging across one chart zooms them all and pauses the page.
+	box := evalJS[[]float64](t, ctx, `(() => { const r = document.querySelector("#chart-latency .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
+	if len(box) != 4 {
+		t.Fatalf("latency chart's plot area: %v", box)
+	}
+	y := box[1] + box[3]/2
+	if err := chromedp.Do(ctx, chromedp.DragAndDropXY(box[0]+box[2]*0.6, y, box[0]+box[2]*0.9, y, 10)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "every chart to zoom and the page to pause", `document.querySelector("#chart-errors").dataset.zoomed === "true" && document.querySelector("#pause").getAttribute("aria-pressed") === "true"`, 5*time.Second)
+	screenshot(t, ctx, "e2e-zoomed.png")
+	if err := chromedp.Do(ctx, chromedp.Click("#pause")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "live again", `document.querySelector("#chart-errors").dataset.zoomed === "false"`, 5*time.Second)
+
 	// The last hour comes from query_range, not the websocket's snapshot,
 	// and keeps the changes marked.
 	if err := chromedp.Do(ctx, chromedp.SetValue("#window", "3600"),

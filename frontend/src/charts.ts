@@ -288,6 +288,8 @@ function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal
         font: axisFont,
         grid: { stroke: pal.grid, width: 1 },
         ticks: { stroke: pal.grid, width: 1 },
+        // Room for HH:MM:SS, so labels never run into each other.
+        space: 90,
         // One line of 24-hour local time; seconds only when ticks need them.
         values: (_u, splits, _axis, _space, incr) => splits.map((t) => (incr < 60 ? formatClock(t) : formatClock(t).slice(0, 5))),
       },

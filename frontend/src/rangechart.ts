@@ -67,7 +67,7 @@ export class RangeChart {
           height: this.height,
           scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Number.isFinite(max) && max > 0 ? max * 1.1 : 1] } },
           axes: [
-            { stroke: text, font, grid: { stroke: grid }, values: (_u, splits, _a, _s, incr) => splits.map((t) => (incr < 60 ? formatClock(t) : formatClock(t).slice(0, 5))) },
+            { stroke: text, font, space: 90, grid: { stroke: grid }, values: (_u, splits, _a, _s, incr) => splits.map((t) => (incr < 60 ? formatClock(t) : formatClock(t).slice(0, 5))) },
             {
               stroke: text,
               font,
