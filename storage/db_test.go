@@ -217,28 +217,30 @@ func TestPromQLOverStorage(t *testing.T) {
 	}
 }
 
-func TestOverwriteAndOutOfOrder(t *testing.T) {
+// TestOutOfOrderIsRefused: as in Prometheus, a sample no newer than its
+// series' newest is refused and said so (the same value again is a no-op);
+// the rest of the batch is stored.
+func TestOutOfOrderIsRefused(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "h.db"))
 	defer db.Close()
-	s := lbl("__name__", "g")
-	for _, batch := range [][]Sample{
-		{{s, 3000, 3}, {s, 1000, 1}},
-		{{s, 2000, 2}, {s, 3000, 30}}, // 3000 again: the newer value wins
-		{{s, -1000, -1}},              // before the epoch still sorts first
-	} {
-		if err := db.Append(batch); err != nil {
-			t.Fatal(err)
-		}
+	s, other := lbl("__name__", "g"), lbl("__name__", "h")
+	if err := db.Append([]Sample{{s, 1000, 1}, {s, 3000, 3}}); err != nil {
+		t.Fatal(err)
 	}
-	got := readAll(t, db)[s.String()]
-	want := [][2]float64{{-1000, -1}, {1000, 1}, {2000, 2}, {3000, 30}}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
+	err := db.Append([]Sample{{s, 2000, 2}, {s, 3000, 30}, {other, 500, 5}, {s, 4000, 4}})
+	if !errors.Is(err, ErrOutOfOrder) || !strings.Contains(err.Error(), "2 of 4") {
+		t.Errorf("Append = %v, want 2 of 4 refused as ErrOutOfOrder", err)
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("[%d] = %v, want %v", i, got[i], want[i])
-		}
+	if err := db.Append([]Sample{{s, 4000, 4}}); err != nil {
+		t.Errorf("re-appending the newest sample unchanged: %v, want nil", err)
+	}
+	got := readAll(t, db)
+	want := [][2]float64{{1000, 1}, {3000, 3}, {4000, 4}}
+	if g := got[s.String()]; len(g) != len(want) || g[0] != want[0] || g[1] != want[1] || g[2] != want[2] {
+		t.Errorf("g = %v, want %v", g, want)
+	}
+	if g := got[other.String()]; len(g) != 1 || g[0] != [2]float64{500, 5} {
+		t.Errorf("h = %v, want [[500 5]]", g)
 	}
 }
 
@@ -430,39 +432,6 @@ func TestAnnotations(t *testing.T) {
 	anns, _ := db.Annotations(3000, 3000)
 	if len(anns) != 1 || len(anns[0].Tags) != 1 || anns[0].Tags[0] != "fault" {
 		t.Errorf("tags lost: %+v", anns)
-	}
-}
-
-// TestAppendFindsCommittedButUnindexedSeries covers the window between one
-// Append's commit and its update of the in-memory index: another Append in
-// that window must reuse the series' id, not create a second series with the
-// same labels (PromQL would then fail with "vector cannot contain metrics
-// with the same labelset"). The window is too narrow to hit reliably with
-// goroutines, so the test opens it by hand.
-func TestAppendFindsCommittedButUnindexedSeries(t *testing.T) {
-	db := open(t, filepath.Join(t.TempDir(), "h.db"))
-	defer db.Close()
-	s := lbl("__name__", "m", "job", "a")
-	if err := db.Append([]Sample{{s, 1000, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	db.mu.Lock()
-	id := db.byKey[string(encodeLabels(nil, s))]
-	db.byKey = map[string]uint64{}
-	db.series = map[uint64]labels.Labels{}
-	db.postings = map[string]map[string][]uint64{}
-	db.mu.Unlock()
-	if err := db.Append([]Sample{{s, 2000, 2}}); err != nil {
-		t.Fatal(err)
-	}
-	db.mu.RLock()
-	got, n := db.byKey[string(encodeLabels(nil, s))], len(db.series)
-	db.mu.RUnlock()
-	if got != id || n != 1 {
-		t.Fatalf("series id %d (was %d), %d series in the index, want the same id and 1", got, id, n)
-	}
-	if all := readAll(t, db); len(all[s.String()]) != 2 {
-		t.Errorf("samples %v, want both under one series", all)
 	}
 }
 
