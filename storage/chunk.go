@@ -29,19 +29,18 @@ func newXORChunk() xorChunk {
 	return xorChunk{c: c, app: app, minT: math.MaxInt64, maxT: math.MinInt64}
 }
 
-// reopenXORChunk continues appending to stored chunk bytes (copied).
+// reopenXORChunk continues appending to stored chunk bytes. It re-appends
+// the samples to a new chunk: chunkenc does not record how many bits of the
+// last byte are in use, so appending to the stored bytes would corrupt them.
 func reopenXORChunk(b []byte) (xorChunk, error) {
-	c := chunkenc.NewXORChunk()
-	c.Reset(append([]byte(nil), b...))
-	app, err := c.Appender()
+	old, err := chunkenc.FromData(chunkenc.EncXOR, b)
 	if err != nil {
 		return xorChunk{}, err
 	}
-	x := xorChunk{c: c, app: app, minT: math.MaxInt64, maxT: math.MinInt64, n: c.NumSamples()}
-	it := c.Iterator(nil)
+	x := newXORChunk()
+	it := old.Iterator(nil)
 	for it.Next() == chunkenc.ValFloat {
-		t := it.AtT()
-		x.minT, x.maxT = min(x.minT, t), max(x.maxT, t)
+		x.append(it.At())
 	}
 	return x, it.Err()
 }

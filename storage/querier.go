@@ -101,8 +101,11 @@ const rawTier = -1
 // (step 0) always read raw samples.
 //
 //   - rate, increase, delta read each period's last value: between two
-//     points a counter's increase is exact, so only the window's ends move
-//     by up to one period. They need two points in their range.
+//     points a counter's increase is exact, and only the window's ends move,
+//     by up to one period, which rate's extrapolation papers over. The error
+//     is about the rate's change within one period over the number of
+//     periods in the window, so they need ten periods in their range
+//     (rate(x[10m]) on minutes, increase(x[12h]) on hours).
 //   - max/min/avg_over_time read the period's max, min and mean (a mean of
 //     means, exact when the periods hold equally many samples);
 //     last_over_time and present_over_time the last value.
@@ -125,7 +128,7 @@ func pickTier(h *promstorage.SelectHints) (tier, field int) {
 			return rawTier, fieldLast
 		}
 	case h.Func == "rate" || h.Func == "increase" || h.Func == "delta":
-		need = 2
+		need = 10
 	case h.Func == "last_over_time" || h.Func == "present_over_time":
 	case h.Func == "max_over_time":
 		field = fieldMax
