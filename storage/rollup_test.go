@@ -25,7 +25,7 @@ func TestPickTier(t *testing.T) {
 		{nil, rawTier, fieldLast},
 		{&promstorage.SelectHints{Step: 0, Range: 5 * m, Func: "rate"}, rawTier, fieldLast},        // instant query
 		{&promstorage.SelectHints{Step: 15_000, Range: 5 * m, Func: "rate"}, rawTier, fieldLast},   // step finer than a minute
-		{&promstorage.SelectHints{Step: m, Range: 5 * m, Func: "rate"}, tierMinute, fieldLast},     // dashboard over hours
+		{&promstorage.SelectHints{Step: m, Range: 10 * m, Func: "rate"}, tierMinute, fieldLast},    // dashboard over hours
 		{&promstorage.SelectHints{Step: m, Range: 5 * m, Func: "rate"}, rawTier, fieldLast},        // too few minute points for an honest rate
 		{&promstorage.SelectHints{Step: h, Range: 12 * h, Func: "increase"}, tierHour, fieldLast},  // a week, by the hour
 		{&promstorage.SelectHints{Step: h, Range: h, Func: "rate"}, tierMinute, fieldLast},         // too short for hour points
