@@ -11,7 +11,7 @@ import (
 // migrateBatch is about how many old samples one migration transaction
 // moves: big enough that fsyncs do not dominate, small enough that a
 // transaction's dirty pages stay in the tens of MiB.
-const migrateBatch = 1 << 20
+var migrateBatch = 1 << 20
 
 // migrate moves the first layout's samples (bucket "samples": a nested
 // bucket per series id, one key per sample) into chunks and rollups. Each
