@@ -71,7 +71,7 @@ func TestRetentionByAge(t *testing.T) {
 		if first > cutoff || first < cutoff-chunkSamples*1000 {
 			t.Errorf("%s starts at %v, want within one chunk before the cutoff %v", name, time.UnixMilli(first), time.UnixMilli(cutoff))
 		}
-		if want := (now.UnixMilli()-first)/1000; int64(len(fs)) != want {
+		if want := (now.UnixMilli() - first) / 1000; int64(len(fs)) != want {
 			t.Errorf("%s: %d samples from its first on, want all %d", name, len(fs), want)
 		}
 	}
