@@ -35,6 +35,12 @@ var (
 // little more and a read decodes more than it needs.
 const chunkSamples = 120
 
+// pageSize is bbolt's page size for new files (an existing file keeps its
+// own). bbolt splits a page so that the new right-hand page keeps at least
+// two keys; with chunks of a noisy series near 1 KiB, 4 KiB pages end up
+// about half full, 16 KiB pages over 90 %.
+const pageSize = 16 << 10
+
 // Options configure Open; take them once. The zero value is usable.
 type Options struct {
 	Logger *slog.Logger
@@ -94,7 +100,20 @@ type memSeries struct {
 	hourAcc point
 	hasAcc  bool
 	dirty   bool
+	mode    uint8 // whether the series has a minute tier: decided at its first cut
 }
+
+// Series modes. A minute point costs five XOR values; for a series scraped
+// less often than every denseInterval that is more than the raw samples it
+// summarises, so such a series keeps no minute tier (queries that would read
+// it read the raw samples instead) and rolls straight up into hours.
+const (
+	modeUndecided = iota
+	modeDense
+	modeSparse
+
+	denseInterval = 6_000 // ms: ten samples a minute
+)
 
 // storedChunk is a chunk in its stored form: key minT, value as in the
 // chunks or rollup bucket.
@@ -138,7 +157,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	if o.Retention < 0 || o.RetentionSize < 0 {
 		return nil, fmt.Errorf("open %s: negative retention (%v, %d bytes): want zero (keep all) or more", path, o.Retention, o.RetentionSize)
 	}
-	b, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second})
+	b, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, PageSize: pageSize})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
@@ -201,13 +220,14 @@ func (db *DB) load() error {
 		}
 		err = tx.Bucket(bucketHead).ForEach(func(k, v []byte) error {
 			s := db.series[binary.BigEndian.Uint64(k)]
-			if s == nil || len(v) < 16 {
+			if s == nil || len(v) < headHeader {
 				return fmt.Errorf("head chunk %x: no such series or corrupt", k)
 			}
 			s.maxT, s.lastV = getTime(v[:8]), math.Float64frombits(binary.BigEndian.Uint64(v[8:16]))
-			if len(v) > 16 {
+			s.mode = v[16]
+			if len(v) > headHeader {
 				var err error
-				if s.head, err = reopenXORChunk(v[16:]); err != nil {
+				if s.head, err = reopenXORChunk(v[headHeader:]); err != nil {
 					return fmt.Errorf("head chunk of %s: %w", s.lset, err)
 				}
 			}
@@ -228,16 +248,17 @@ func (db *DB) load() error {
 // loadTiers reopens a series' last rollup chunk of each tier and refolds
 // the minute points after its last hour point into the hour accumulator.
 func (db *DB) loadTiers(tx *bolt.Tx, s *memSeries) error {
-	var idb [8]byte
-	binary.BigEndian.PutUint64(idb[:], s.id)
 	lastHour := int64(math.MinInt64)
 	for k := range numTiers {
-		c := tx.Bucket(tierBuckets[k]).Cursor()
-		key, v := lastWithPrefix(c, idb[:])
+		b := seriesBucket(tx.Bucket(tierBuckets[k]), s.id)
+		if b == nil {
+			continue
+		}
+		key, v := b.Cursor().Last()
 		if key == nil {
 			continue
 		}
-		r, err := reopenRollupChunk(getTime(key[8:]), v)
+		r, err := reopenRollupChunk(getTime(key), v)
 		if err != nil {
 			return err
 		}
@@ -246,14 +267,26 @@ func (db *DB) loadTiers(tx *bolt.Tx, s *memSeries) error {
 			lastHour = r.maxT()
 		}
 	}
-	if s.tiers[tierMinute].open == nil || s.tiers[tierMinute].open.maxT() <= lastHour {
+	// The hour in progress: from the minute tier, or for a sparse series
+	// from the minutes of its raw chunks.
+	src := tierBuckets[tierMinute]
+	if s.mode == modeSparse {
+		src = bucketChunks
+	}
+	b := seriesBucket(tx.Bucket(src), s.id)
+	if b == nil {
 		return nil
 	}
-	c := tx.Bucket(tierBuckets[tierMinute]).Cursor()
+	c := b.Cursor()
 	var pts []point
-	for key, v := seekOverlapping(c, idb[:], lastHour+1); key != nil && bytes.HasPrefix(key, idb[:]); key, v = c.Next() {
+	for key, v := seekOverlapping(c, lastHour+1); key != nil; key, v = c.Next() {
 		var err error
-		if pts, err = pointsOf(getTime(key[8:]), v, pts[:0]); err != nil {
+		if s.mode == modeSparse {
+			pts, err = rawMinutePoints(getTime(key), v, pts[:0])
+		} else {
+			pts, err = pointsOf(getTime(key), v, pts[:0])
+		}
+		if err != nil {
 			return err
 		}
 		for _, p := range pts {
@@ -269,39 +302,45 @@ func (db *DB) loadTiers(tx *bolt.Tx, s *memSeries) error {
 	return nil
 }
 
-// lastWithPrefix positions c on the last key starting with prefix.
-func lastWithPrefix(c *bolt.Cursor, prefix []byte) ([]byte, []byte) {
-	next := binary.BigEndian.AppendUint64(nil, binary.BigEndian.Uint64(prefix)+1)
-	k, v := c.Seek(next)
-	if k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
+// rawMinutePoints rolls a stored raw chunk up by minute.
+func rawMinutePoints(minT int64, v []byte, dst []point) ([]point, error) {
+	ref, err := parseChunkValue(minT, v)
+	if err != nil {
+		return dst, err
 	}
-	if k == nil || !bytes.HasPrefix(k, prefix) {
-		return nil, nil
+	x, err := reopenXORChunk(ref.data)
+	if err != nil {
+		return dst, err
 	}
-	return k, v
+	return minutePoints(&x, dst, true), nil
 }
 
-// seekOverlapping positions c on the first chunk of series id (8-byte
-// prefix) that may hold times ≥ t: the last one starting before t, or the
-// first starting at or after it.
-func seekOverlapping(c *bolt.Cursor, id []byte, t int64) ([]byte, []byte) {
-	from := make([]byte, 16)
-	copy(from, id)
-	putTime(from[8:], t)
-	k, _ := c.Seek(from)
+// seriesBucket is series id's bucket of chunks (keyed by their first
+// time) in parent, nil if it has none. One bucket per series keeps each
+// series' chunks appended at its right edge, where bbolt fills pages.
+func seriesBucket(parent *bolt.Bucket, id uint64) *bolt.Bucket {
+	var idb [8]byte
+	binary.BigEndian.PutUint64(idb[:], id)
+	return parent.Bucket(idb[:])
+}
+
+// seekOverlapping positions c, on a series bucket, on the first chunk that
+// may hold times ≥ t: the last one starting before t, or else the first
+// starting at or after it.
+func seekOverlapping(c *bolt.Cursor, t int64) ([]byte, []byte) {
+	var from [8]byte
+	putTime(from[:], t)
+	k, _ := c.Seek(from[:])
 	var pk, pv []byte
 	if k == nil {
 		pk, pv = c.Last()
 	} else {
 		pk, pv = c.Prev()
 	}
-	if pk != nil && bytes.HasPrefix(pk, id) {
+	if pk != nil {
 		return pk, pv // c.Next() goes on from here
 	}
-	return c.Seek(from)
+	return c.Seek(from[:])
 }
 
 // index adds a series to the in-memory index; the caller holds mu or owns db.
@@ -397,8 +436,18 @@ func (db *DB) appendSample(s *memSeries, t int64, v float64) bool {
 func (s *memSeries) cut() {
 	h := s.head
 	s.closed = append(s.closed, storedChunk{h.minT, appendChunkValue(nil, chunkRef{h.minT, h.maxT, h.c.Bytes()})})
+	if s.mode == modeUndecided {
+		s.mode = modeSparse
+		if int64(h.n-1)*denseInterval >= h.maxT-h.minT {
+			s.mode = modeDense
+		}
+	}
 	for _, p := range minutePoints(&h, nil, true) {
-		s.addPoint(tierMinute, p)
+		if s.mode == modeDense {
+			s.addPoint(tierMinute, p)
+		} else {
+			s.feedHour(p)
+		}
 	}
 	s.head = xorChunk{}
 }
@@ -445,9 +494,14 @@ func (s *memSeries) addPoint(k int, p point) {
 	}
 	ts.open.append(p)
 	ts.dirty = true
-	if k != tierMinute {
-		return
+	if k == tierMinute {
+		s.feedHour(p)
 	}
+}
+
+// feedHour folds a minute point into the hour accumulator, first closing
+// the hour before it into the hour tier.
+func (s *memSeries) feedHour(p point) {
 	hour := tierRes[tierHour]
 	if s.hasAcc && periodEnd(s.hourAcc.t, hour) != periodEnd(p.t, hour) {
 		hp := s.hourAcc
@@ -461,11 +515,15 @@ func (s *memSeries) addPoint(k int, p point) {
 	s.hourAcc.merge(p)
 }
 
+// headHeader is the head record's fixed part: the newest sample's time and
+// value, and the series mode; the head chunk's bytes follow.
+const headHeader = 17
+
 // seriesWrite is what one flush writes for one series, copied under mu.
 type seriesWrite struct {
 	s      *memSeries
 	newKey bool
-	head   []byte // maxT, lastV, head chunk bytes
+	head   []byte // maxT, lastV, mode, head chunk bytes
 	closed []storedChunk
 	tiers  [numTiers]tierWrite
 }
@@ -503,9 +561,10 @@ func (db *DB) collect() ([]seriesWrite, uint64) {
 		w := &ws[i]
 		w.s, w.newKey, w.closed = s, !s.onDisk, s.closed
 		hb := s.head.bytesOrNil()
-		w.head = make([]byte, 16, 16+len(hb))
+		w.head = make([]byte, headHeader, headHeader+len(hb))
 		putTime(w.head[:8], s.maxT)
 		binary.BigEndian.PutUint64(w.head[8:], math.Float64bits(s.lastV))
+		w.head[16] = s.mode
 		w.head = append(w.head, hb...)
 		for k := range s.tiers {
 			ts := &s.tiers[k]
@@ -528,13 +587,9 @@ func (db *DB) collect() ([]seriesWrite, uint64) {
 // writeSeries puts what collect copied into tx.
 func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) error {
 	sb, hb, cb := tx.Bucket(bucketSeries), tx.Bucket(bucketHead), tx.Bucket(bucketChunks)
-	// Each series' chunks are appended at the end of its own key range,
-	// where bbolt's default half-full split would leave pages half empty.
-	cb.FillPercent = 0.95
 	var tb [numTiers]*bolt.Bucket
 	for k := range tb {
 		tb[k] = tx.Bucket(tierBuckets[k])
-		tb[k].FillPercent = 0.95
 	}
 	if sb.Sequence() < nextID {
 		if err := sb.SetSequence(nextID); err != nil {
@@ -543,39 +598,53 @@ func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) error {
 	}
 	// bbolt keeps key slices until the transaction ends: one arena.
 	keys := make([]byte, 0, 16*len(ws)*2)
-	key := func(id uint64, t int64, withT bool) []byte {
-		keys = binary.BigEndian.AppendUint64(keys, id)
-		if !withT {
-			return keys[len(keys)-8:]
-		}
+	key := func(t int64) []byte {
 		keys = binary.BigEndian.AppendUint64(keys, uint64(t)^(1<<63))
-		return keys[len(keys)-16:]
+		return keys[len(keys)-8:]
 	}
 	for i := range ws {
 		w := &ws[i]
 		id := w.s.id
+		idb := binary.BigEndian.AppendUint64(nil, id)
 		if w.newKey {
-			if err := sb.Put([]byte(w.s.key), binary.BigEndian.AppendUint64(nil, id)); err != nil {
+			if err := sb.Put([]byte(w.s.key), idb); err != nil {
 				return fmt.Errorf("series %s: %w", w.s.lset, err)
 			}
 		}
-		if err := hb.Put(key(id, 0, false), w.head); err != nil {
+		if err := hb.Put(idb, w.head); err != nil {
 			return fmt.Errorf("head of %s: %w", w.s.lset, err)
 		}
-		for _, c := range w.closed {
-			if err := cb.Put(key(id, c.minT, true), c.value); err != nil {
-				return fmt.Errorf("chunk of %s at %d: %w", w.s.lset, c.minT, err)
-			}
+		if err := putChunks(cb, idb, w.closed, key); err != nil {
+			return fmt.Errorf("chunks of %s: %w", w.s.lset, err)
 		}
 		for k, tw := range w.tiers {
-			for _, c := range append(tw.closed, tw.open) {
-				if c.value == nil {
-					continue
-				}
-				if err := tb[k].Put(key(id, c.minT, true), c.value); err != nil {
-					return fmt.Errorf("%s rollup of %s at %d: %w", tierNames[k], w.s.lset, c.minT, err)
-				}
+			if err := putChunks(tb[k], idb, append(tw.closed, tw.open), key); err != nil {
+				return fmt.Errorf("%s rollup of %s: %w", tierNames[k], w.s.lset, err)
 			}
+		}
+	}
+	return nil
+}
+
+// putChunks puts chunks (skipping empty ones) into series idb's bucket in
+// parent, creating it if need be.
+func putChunks(parent *bolt.Bucket, idb []byte, cs []storedChunk, key func(int64) []byte) error {
+	var b *bolt.Bucket
+	for _, c := range cs {
+		if c.value == nil {
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = parent.CreateBucketIfNotExists(idb); err != nil {
+				return err
+			}
+			// Chunks are appended at the bucket's right edge, where
+			// bbolt's default half-full split would leave pages half empty.
+			b.FillPercent = 0.95
+		}
+		if err := b.Put(key(c.minT), c.value); err != nil {
+			return fmt.Errorf("at %d: %w", c.minT, err)
 		}
 	}
 	return nil

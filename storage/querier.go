@@ -1,9 +1,7 @@
 package storage
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -155,6 +153,7 @@ func pickTier(h *promstorage.SelectHints) (tier, field int) {
 // read transaction starts; disk chunks starting at or after memMinT are
 // skipped as duplicates of memory's.
 type memSnap struct {
+	tier    int
 	memMinT int64
 	chunks  []chunkRef
 	tail    floatSamples
@@ -163,7 +162,7 @@ type memSnap struct {
 // snapshot copies what a select of [mint, maxt] needs from memory; the
 // caller holds mu for reading.
 func (s *memSeries) snapshot(tier, field int, mint, maxt int64) memSnap {
-	m := memSnap{memMinT: math.MaxInt64}
+	m := memSnap{tier: tier, memMinT: math.MaxInt64}
 	overlaps := func(lo, hi int64) bool { return lo <= maxt && hi >= mint }
 	if tier == rawTier {
 		for _, c := range s.closed {
@@ -277,19 +276,22 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	snaps := make([]memSnap, len(refs))
 	q.db.mu.RLock()
 	for i, s := range refs {
-		snaps[i] = s.snapshot(tier, field, mint, maxt)
+		t := tier
+		if t == tierMinute && s.mode == modeSparse {
+			t = rawTier // no minute tier: its raw samples are as few
+		}
+		snaps[i] = s.snapshot(t, field, mint, maxt)
 	}
 	q.db.mu.RUnlock()
 
-	bucket := bucketChunks
-	if tier != rawTier {
-		bucket = tierBuckets[tier]
-	}
 	out := make([]promstorage.Series, 0, len(refs))
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucket).Cursor()
-		var idb [8]byte
 		for i, s := range refs {
+			tier := snaps[i].tier
+			parent := tx.Bucket(bucketChunks)
+			if tier != rawTier {
+				parent = tx.Bucket(tierBuckets[tier])
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -297,26 +299,28 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 				break
 			}
 			snap := &snaps[i]
-			binary.BigEndian.PutUint64(idb[:], s.id)
 			var chunks []chunkRef
 			var tail floatSamples
 			overlaps := func(lo, hi int64) bool { return lo <= maxt && hi >= mint }
-			for k, v := seekOverlapping(c, idb[:], mint); k != nil && bytes.HasPrefix(k, idb[:]); k, v = c.Next() {
-				minT := getTime(k[8:])
-				if minT > maxt || minT >= snap.memMinT {
-					break
-				}
-				if tier != rawTier {
-					chunks, tail = appendTierChunk(chunks, tail, minT, v, field, overlaps, true)
-					continue
-				}
-				ref, err := parseChunkValue(minT, v)
-				if err != nil {
-					return fmt.Errorf("series %s: %w", s.lset, err)
-				}
-				if overlaps(ref.minT, ref.maxT) {
-					ref.data = append([]byte(nil), ref.data...) // out of bbolt's memory map
-					chunks = append(chunks, ref)
+			if b := seriesBucket(parent, s.id); b != nil {
+				c := b.Cursor()
+				for k, v := seekOverlapping(c, mint); k != nil; k, v = c.Next() {
+					minT := getTime(k)
+					if minT > maxt || minT >= snap.memMinT {
+						break
+					}
+					if tier != rawTier {
+						chunks, tail = appendTierChunk(chunks, tail, minT, v, field, overlaps, true)
+						continue
+					}
+					ref, err := parseChunkValue(minT, v)
+					if err != nil {
+						return fmt.Errorf("series %s: %w", s.lset, err)
+					}
+					if overlaps(ref.minT, ref.maxT) {
+						ref.data = append([]byte(nil), ref.data...) // out of bbolt's memory map
+						chunks = append(chunks, ref)
+					}
 				}
 			}
 			chunks = append(chunks, snap.chunks...)

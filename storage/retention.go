@@ -94,11 +94,12 @@ func (db *DB) timeSpan() (oldest, newest int64) {
 	oldest, newest = math.MaxInt64, math.MinInt64
 	ids := db.ids()
 	_ = db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketChunks).Cursor()
+		parent := tx.Bucket(bucketChunks)
 		for _, id := range ids {
-			idb := binary.BigEndian.AppendUint64(nil, id)
-			if k, _ := c.Seek(idb); k != nil && bytes.HasPrefix(k, idb) {
-				oldest = min(oldest, getTime(k[8:]))
+			if b := seriesBucket(parent, id); b != nil {
+				if k, _ := b.Cursor().First(); k != nil {
+					oldest = min(oldest, getTime(k))
+				}
 			}
 		}
 		return nil
@@ -133,26 +134,31 @@ func (db *DB) deleteBefore(ctx context.Context, cutoff int64) error {
 				return err
 			}
 			err := db.bolt.Update(func(tx *bolt.Tx) error {
-				b := tx.Bucket(bucket)
-				var doomed [][]byte
-				c := b.Cursor()
-				for ; i < len(ids) && len(doomed) < retentionTxKeys; i++ {
-					idb := binary.BigEndian.AppendUint64(nil, ids[i])
-					for k, v := c.Seek(idb); k != nil && bytes.HasPrefix(k, idb) && len(doomed) < retentionTxKeys; k, v = c.Next() {
+				parent := tx.Bucket(bucket)
+				deleted := 0
+				for ; i < len(ids) && deleted < retentionTxKeys; i++ {
+					b := seriesBucket(parent, ids[i])
+					if b == nil {
+						continue
+					}
+					var doomed [][]byte
+					c := b.Cursor()
+					for k, v := c.First(); k != nil && len(doomed) < retentionTxKeys; k, v = c.Next() {
 						span, n := binary.Uvarint(v)
-						if n <= 0 || getTime(k[8:])+int64(span) >= cutoff {
+						if n <= 0 || getTime(k)+int64(span) >= cutoff {
 							break
 						}
 						doomed = append(doomed, slices.Clone(k))
 					}
+					// Deleting under a cursor skips keys in bbolt; delete by key.
+					for _, k := range doomed {
+						if err := b.Delete(k); err != nil {
+							return err
+						}
+					}
+					deleted += len(doomed)
 					if len(doomed) == retentionTxKeys {
 						break // this series again in the next transaction
-					}
-				}
-				// Deleting under a cursor skips keys in bbolt; delete by key.
-				for _, k := range doomed {
-					if err := b.Delete(k); err != nil {
-						return err
 					}
 				}
 				return nil
@@ -215,16 +221,11 @@ func (db *DB) pruneSeries(cutoff int64) error {
 					return err
 				}
 				for _, bucket := range [][]byte{bucketChunks, tierBuckets[tierMinute], tierBuckets[tierHour]} {
-					b := tx.Bucket(bucket)
-					var doomed [][]byte
-					c := b.Cursor()
-					for k, _ := c.Seek(idb); k != nil && bytes.HasPrefix(k, idb); k, _ = c.Next() {
-						doomed = append(doomed, slices.Clone(k))
+					if seriesBucket(tx.Bucket(bucket), s.id) == nil {
+						continue
 					}
-					for _, k := range doomed {
-						if err := b.Delete(k); err != nil {
-							return err
-						}
+					if err := tx.Bucket(bucket).DeleteBucket(idb); err != nil {
+						return err
 					}
 				}
 			}

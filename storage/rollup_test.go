@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -74,21 +75,34 @@ func selectPoints(t *testing.T, db *DB, hints *promstorage.SelectHints, ms ...*l
 // open rollup state), across chunk cuts and tier chunk cuts, with the
 // newest minutes still in the head chunk, a stale marker, and a series
 // starting mid-minute.
+//
+// A series scraped every 15 s keeps no minute tier (its points would cost
+// more than its samples): there, a minute-tier query must read its raw
+// samples, and the hour tier is built from them directly.
 func TestRollupTiersMatchTheRawSamples(t *testing.T) {
+	for _, interval := range []int64{1000, 15_000} {
+		t.Run(strconv.FormatInt(interval, 10)+"ms", func(t *testing.T) { testRollupTiers(t, interval) })
+	}
+}
+
+func testRollupTiers(t *testing.T, interval int64) {
 	path := filepath.Join(t.TempDir(), "h.db")
 	db := open(t, path)
 	rng := rand.New(rand.NewPCG(6, 1))
 	s := lbl("__name__", "g", "job", "j")
 	start := int64(1_700_000_030_000) // mid-minute
 	var raw []floatSample
-	lastOfMinute := 7200 + int((59_000-(start+7200_000)%60_000)/1000)
-	n := 5*3600 + 1234 // several minute chunks (120 points each), some hours, and a head
+	n := int((5*3600 + 1234) * 1000 / interval) // several minute chunks (120 points each), some hours, and a head
+	lastOfHour := n / 3
+	for periodEnd(start+int64(lastOfHour)*interval, 3600_000) == periodEnd(start+int64(lastOfHour+1)*interval, 3600_000) {
+		lastOfHour++
+	}
 	for i := range n {
 		v := 100 + 10*rng.NormFloat64()
-		if i == 4000 || i == lastOfMinute { // one mid-minute, one ending a minute
+		if i == n/4 || i == lastOfHour { // one anywhere, one ending an hour
 			v = staleNaN
 		}
-		raw = append(raw, floatSample{start + int64(i)*1000, v})
+		raw = append(raw, floatSample{start + int64(i)*interval, v})
 	}
 	for i := 0; i < n; i += 10 { // scrapes batched by ten seconds
 		var batch []Sample
@@ -116,6 +130,14 @@ func TestRollupTiersMatchTheRawSamples(t *testing.T) {
 				}
 				want[len(want)-1].add(r.t, r.f)
 			}
+			if k == tierMinute && interval > denseInterval { // read raw
+				want = want[:0]
+				for _, r := range raw {
+					p := newPoint()
+					p.add(r.t, r.f)
+					want = append(want, p)
+				}
+			}
 			for _, f := range []struct {
 				fn    string
 				field int
@@ -139,10 +161,10 @@ func TestRollupTiersMatchTheRawSamples(t *testing.T) {
 				}
 			}
 		}
-		pts := selectPoints(t, db, &promstorage.SelectHints{Start: start, End: end, Step: 60_000, Range: 600_000, Func: "rate"})
+		pts := selectPoints(t, db, &promstorage.SelectHints{Start: start, End: end, Step: 3600_000, Range: 36000_000, Func: "rate"})
 		for _, p := range pts {
-			if p.t == periodEnd(raw[lastOfMinute].t, 60_000) && !value.IsStaleNaN(p.f) {
-				t.Errorf("the minute ending in a stale marker serves %v, want the marker", p.f)
+			if p.t == periodEnd(raw[lastOfHour].t, 3600_000) && !value.IsStaleNaN(p.f) {
+				t.Errorf("the hour ending in a stale marker serves %v, want the marker", p.f)
 			}
 		}
 	}
@@ -154,8 +176,8 @@ func TestRollupTiersMatchTheRawSamples(t *testing.T) {
 	defer db.Close()
 	check(db)
 	// And appending after the restart carries on the same tiers.
-	for i := range 3600 {
-		raw = append(raw, floatSample{end + int64(i+1)*1000, float64(i)})
+	for i := range int(3600_000 / interval) {
+		raw = append(raw, floatSample{end + int64(i+1)*interval, float64(i)})
 		if err := db.Append([]Sample{{s, raw[len(raw)-1].t, float64(i)}}); err != nil {
 			t.Fatal(err)
 		}
