@@ -35,6 +35,10 @@ var (
 // little more and a read decodes more than it needs.
 const chunkSamples = 120
 
+// New files use bbolt's map freelist, not written at each commit (etcd's
+// choice too): every flush writes fewer pages, and Open rebuilds the
+// freelist by scanning the pages.
+
 // pageSize is bbolt's page size for new files (an existing file keeps its
 // own). bbolt splits a page so that the new right-hand page keeps at least
 // two keys; with chunks of a noisy series near 1 KiB, 4 KiB pages end up
@@ -157,7 +161,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	if o.Retention < 0 || o.RetentionSize < 0 {
 		return nil, fmt.Errorf("open %s: negative retention (%v, %d bytes): want zero (keep all) or more", path, o.Retention, o.RetentionSize)
 	}
-	b, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, PageSize: pageSize})
+	b, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, PageSize: pageSize, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
