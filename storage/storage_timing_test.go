@@ -332,8 +332,11 @@ func nodeExporterSource(n int) mixSource {
 
 // BenchmarkBytesPerSample ingests hours of a mix, committing once a second
 // of scrape time, and reports the bytes of bbolt pages in use per sample
-// (raw chunks, rollups, index, heads: everything but free pages) and the
-// file's size per sample. Scrape timestamps are exact multiples of the
+// (raw chunks, rollups, index, heads: everything but free pages), the
+// file's size per sample, and the keys and values of the chunk and rollup
+// buckets per sample: what the data costs before page slack, the figure a
+// long history tends to (a series' last, part-filled page and the heads
+// weigh less as it grows). Scrape timestamps are exact multiples of the
 // interval, as Prometheus' scrape loop makes them (it snaps timestamps
 // within 2 ms of the schedule); the jittered variant adds the 1–3 ms of
 // timer jitter archscope's collectors keep today, which costs the XOR
@@ -346,8 +349,8 @@ func BenchmarkBytesPerSample(b *testing.B) {
 		interval time.Duration
 		jitter   bool
 	}{
-		{"demo-shop", func(b *testing.B) mixSource { return demoShopSource(b, time.Second) }, 2, time.Second, false},
-		{"demo-shop-jittered", func(b *testing.B) mixSource { return demoShopSource(b, time.Second) }, 2, time.Second, true},
+		{"demo-shop", func(b *testing.B) mixSource { return demoShopSource(b, time.Second) }, 6, time.Second, false},
+		{"demo-shop-jittered", func(b *testing.B) mixSource { return demoShopSource(b, time.Second) }, 6, time.Second, true},
 		{"node-exporter", func(*testing.B) mixSource { return nodeExporterSource(500) }, 24, 15 * time.Second, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -386,6 +389,24 @@ func BenchmarkBytesPerSample(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				var content int
+				err = db.bolt.View(func(tx *bolt.Tx) error {
+					for _, name := range [][]byte{bucketChunks, tierBuckets[tierMinute], tierBuckets[tierHour]} {
+						err := tx.Bucket(name).ForEachBucket(func(id []byte) error {
+							return tx.Bucket(name).Bucket(id).ForEach(func(k, v []byte) error {
+								content += len(k) + len(v)
+								return nil
+							})
+						})
+						if err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
 				if err := db.Close(); err != nil {
 					b.Fatal(err)
 				}
@@ -394,6 +415,7 @@ func BenchmarkBytesPerSample(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(used)/float64(n), "bytes/sample")
+				b.ReportMetric(float64(content)/float64(n), "chunk-bytes/sample")
 				b.ReportMetric(float64(fi.Size())/float64(n), "file-bytes/sample")
 				b.ReportMetric(float64(n/scrapes), "series")
 			}
