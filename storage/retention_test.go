@@ -134,3 +134,37 @@ func TestRetentionBySize(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionRunsBesideIngest lets the background retention loop run every
+// millisecond while three hours of scrapes (timed up to now) are appended
+// and flushed: under -race it checks the locking, and always that retention
+// deletes only what is past its cutoff, leaving every newer sample.
+func TestRetentionRunsBesideIngest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	db, err := Open(path, &Options{Retention: time.Hour, FlushInterval: -1, retentionEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	fill(t, db, 20, now.Add(-3*time.Hour), now)
+	time.Sleep(20 * time.Millisecond) // a few passes over the finished data
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, path)
+	defer db.Close()
+	cutoff := time.Now().Add(-time.Hour).UnixMilli()
+	all := readAll(t, db, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+	if len(all) != 20 {
+		t.Fatalf("%d series, want 20", len(all))
+	}
+	for name, fs := range all {
+		first := int64(fs[0][0])
+		if first < cutoff-2*chunkSamples*1000 {
+			t.Errorf("%s still starts at %v, over an hour before %v", name, time.UnixMilli(first), time.UnixMilli(cutoff))
+		}
+		if want := (now.UnixMilli() - first) / 1000; int64(len(fs)) != want {
+			t.Errorf("%s: %d samples from %v on, want all %d", name, len(fs), time.UnixMilli(first), want)
+		}
+	}
+}
