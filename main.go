@@ -1,6 +1,7 @@
 // Command archscope is an observability dashboard with a simulated shop.
 //
 //	archscope serve [--addr 127.0.0.1:7777] [--data DIR] [--no-demo] [--token T]
+//	                [--retention 15d] [--retention-size 2GB]
 //	archscope version
 //
 // Built with -tags desktop, running it without arguments opens the desktop window.
@@ -16,10 +17,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/archscope/archscope/app"
+	"github.com/archscope/archscope/storage"
 )
 
 func main() {
@@ -66,6 +72,10 @@ func serve(args []string, stderr io.Writer) error {
 	noDemo := flags.Bool("no-demo", false, "do not run the demo shop")
 	token := flags.String("token", "", "bearer token required for changes (generated when listening beyond loopback)")
 	config := flags.String("config", "", "a prometheus.yml whose scrape_configs (static_configs, file_sd_configs) to scrape besides the demo; reloaded on SIGHUP and POST /-/reload")
+	retention := model.Duration(app.DefaultRetention)
+	flags.Var(&retention, "retention", "delete history older than this, e.g. 15d, 12h (0 keeps everything)")
+	var retentionSize sizeFlag
+	flags.Var(&retentionSize, "retention-size", "delete the oldest history while it holds more than this, e.g. 2GB (0: no bound)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +90,7 @@ func serve(args []string, stderr io.Writer) error {
 	a, err := app.New(app.Options{
 		Addr: *addr, DataDir: *data, NoDemo: *noDemo, Token: *token, Assets: assets, Logger: logger,
 		ConfigFile: *config,
+		Retention:  time.Duration(retention), RetentionSize: int64(retentionSize),
 	})
 	if err != nil {
 		return err
@@ -122,4 +133,15 @@ func frontendAssets() (fs.FS, error) {
 		return nil, errors.New("this binary was built without the frontend: run `make build` (it builds frontend/dist first)")
 	}
 	return sub, nil
+}
+
+// sizeFlag is a byte count given as storage.ParseSize reads it.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+func (s *sizeFlag) Set(v string) error {
+	n, err := storage.ParseSize(v)
+	*s = sizeFlag(n)
+	return err
 }

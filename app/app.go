@@ -56,7 +56,17 @@ type Options struct {
 	ConfigFile string
 	// FileSDPoll is how often the file_sd files are looked at; default 5s.
 	FileSDPoll time.Duration
+	// Retention deletes history older than this (DefaultRetention for
+	// serve); zero keeps everything.
+	Retention time.Duration
+	// RetentionSize bounds the history's data in bytes, oldest deleted
+	// first; zero: no bound.
+	RetentionSize int64
 }
+
+// DefaultRetention is how long serve keeps history unless told otherwise,
+// as Prometheus.
+const DefaultRetention = 15 * 24 * time.Hour
 
 // App is a running archscope: storage, demo shop, scrape loops, query engine
 // and the HTTP server over them.
@@ -113,7 +123,11 @@ func New(opts Options) (a *App, err error) {
 	a = &App{opts: opts, logger: opts.Logger, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	a.db, err = storage.Open(filepath.Join(opts.DataDir, "archscope.db"), opts.Logger)
+	a.db, err = storage.Open(filepath.Join(opts.DataDir, "archscope.db"), &storage.Options{
+		Logger:        opts.Logger.With("component", "storage"),
+		Retention:     opts.Retention,
+		RetentionSize: opts.RetentionSize,
+	})
 	if err != nil {
 		return nil, err
 	}

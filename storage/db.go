@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,39 +14,154 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
 var (
 	bucketSeries      = []byte("series")
-	bucketSamples     = []byte("samples")
+	bucketChunks      = []byte("chunks")
+	bucketHead        = []byte("head")
 	bucketAnnotations = []byte("annotations")
+	// bucketOldSamples is the first layout's one key per sample; Open
+	// migrates it into chunks.
+	bucketOldSamples = []byte("samples")
 )
 
-// DB is archscope's history: series, samples and annotations in one bbolt
-// file. It is safe for concurrent use.
+// chunkSamples is how many samples a raw chunk holds before it is cut, at
+// the next minute boundary, so that a closed chunk holds whole minutes and
+// rolls up on its own. Prometheus aims at 120 too: past that, XOR saves
+// little more and a read decodes more than it needs.
+const chunkSamples = 120
+
+// New files use bbolt's map freelist, not written at each commit (etcd's
+// choice too): every flush writes fewer pages, and Open rebuilds the
+// freelist by scanning the pages.
+
+// pageSize is bbolt's page size for new files (an existing file keeps its
+// own). bbolt splits a page so that the new right-hand page keeps at least
+// two keys; with chunks of a noisy series near 1 KiB, 4 KiB pages end up
+// about half full, 16 KiB pages over 90 %.
+const pageSize = 16 << 10
+
+// Options configure Open; take them once. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// FlushInterval is how often appended samples are committed; a crash
+	// loses at most this much (plus the commit's own time). Each flush is
+	// one bbolt transaction and one fsync, so shorter costs more disk
+	// writes. Default 1 s; negative: only Flush and Close commit.
+	FlushInterval time.Duration
+	// Retention deletes samples and rollups older than this, in the
+	// background. Zero keeps everything.
+	Retention time.Duration
+	// RetentionSize bounds the bytes of data in the file; past it the
+	// oldest data is deleted first. bbolt reuses freed pages but does not
+	// shrink the file, so the file settles near this size. Zero: no bound.
+	RetentionSize int64
+
+	retentionEvery time.Duration // how often retention runs; default 1 min
+}
+
+// DB is archscope's history: series, chunked samples, rollups and
+// annotations in one bbolt file. It is safe for concurrent use.
 type DB struct {
 	bolt   *bolt.DB
 	logger *slog.Logger
+	opts   Options
 
 	mu       sync.RWMutex
-	byKey    map[string]uint64              // canonical label bytes → id
-	series   map[uint64]labels.Labels       // id → labels
+	byKey    map[string]*memSeries          // canonical label bytes → series
+	series   map[uint64]*memSeries          // id → series
 	postings map[string]map[string][]uint64 // name → value → ids, ids ascending
+	nextID   uint64                         // the last id handed out
+	dirty    []*memSeries                   // series changed since the last flush
+
+	flushMu sync.Mutex // one flush (or series pruning) at a time
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// memSeries is one series: its labels, and the parts of its data that live
+// in memory: the open head chunk, chunks cut but not yet committed, and the
+// open rollup chunks.
+type memSeries struct {
+	id     uint64
+	key    string // canonical label bytes
+	lset   labels.Labels
+	onDisk bool // the series key has been committed
+
+	maxT   int64   // newest sample; Append refuses older ones
+	lastV  float64 // its value, to tell a harmless re-append from a conflict
+	head   xorChunk
+	closed []storedChunk // cut, waiting for the next flush
+	tiers  [numTiers]tierState
+	// hourAcc folds the minute points since the last hour point.
+	hourAcc point
+	hasAcc  bool
+	dirty   bool
+	mode    uint8 // whether the series has a minute tier: decided at its first cut
+}
+
+// Series modes. A minute point costs five XOR values; for a series scraped
+// less often than every denseInterval that is more than the raw samples it
+// summarises, so such a series keeps no minute tier (queries that would read
+// it read the raw samples instead) and rolls straight up into hours.
+const (
+	modeUndecided = iota
+	modeDense
+	modeSparse
+
+	denseInterval = 6_000 // ms: ten samples a minute
+)
+
+// storedChunk is a chunk in its stored form: key minT, value as in the
+// chunks or rollup bucket.
+type storedChunk struct {
+	minT  int64
+	value []byte
+}
+
+type tierState struct {
+	open   *rollupChunk // nil before the first point
+	closed []storedChunk
+	dirty  bool
 }
 
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("the file is locked: is another archscope running on this data directory?")
 
-// Open opens (creating if needed) the history at path. A file held by another
-// process is reported as ErrLocked after one second rather than waited on
-// forever.
-func Open(path string, logger *slog.Logger) (*DB, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// ErrOutOfOrder is wrapped by Append's error when samples were refused for
+// being no newer than their series' newest sample.
+var ErrOutOfOrder = errors.New("out of order")
+
+// Open opens (creating if needed) the history at path; opts may be nil. A
+// file held by another process is reported as ErrLocked after one second
+// rather than waited on forever. A file in the first layout (one key per
+// sample) is migrated to chunks, one batch of series per transaction, so an
+// interrupted migration resumes on the next Open.
+func Open(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	b, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second})
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.retentionEvery == 0 {
+		o.retentionEvery = time.Minute
+	}
+	if o.Retention < 0 || o.RetentionSize < 0 {
+		return nil, fmt.Errorf("open %s: negative retention (%v, %d bytes): want zero (keep all) or more", path, o.Retention, o.RetentionSize)
+	}
+	b, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, PageSize: pageSize, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
@@ -54,28 +170,44 @@ func Open(path string, logger *slog.Logger) (*DB, error) {
 	}
 	db := &DB{
 		bolt:     b,
-		logger:   logger,
-		byKey:    map[string]uint64{},
-		series:   map[uint64]labels.Labels{},
+		logger:   o.Logger,
+		opts:     o,
+		byKey:    map[string]*memSeries{},
+		series:   map[uint64]*memSeries{},
 		postings: map[string]map[string][]uint64{},
 	}
 	if err := db.load(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	logger.Info("history opened", "path", path, "series", len(db.series))
+	if err := db.migrate(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open %s: migrate: %w", path, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db.cancel = cancel
+	if o.FlushInterval > 0 {
+		db.wg.Go(func() { db.flushLoop(ctx) })
+	}
+	if o.Retention > 0 || o.RetentionSize > 0 {
+		db.wg.Go(func() { db.retentionLoop(ctx) })
+	}
+	o.Logger.Info("history opened", "path", path, "series", len(db.series))
 	return db, nil
 }
 
-// load creates the buckets and reads the series index into memory.
+// load creates the buckets and reads into memory the series index, every
+// series' head chunk and open rollup chunks, and the hour accumulator.
 func (db *DB) load() error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSeries, bucketSamples, bucketAnnotations} {
+		for _, name := range [][]byte{bucketSeries, bucketChunks, bucketHead, bucketAnnotations, tierBuckets[0], tierBuckets[1]} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		return tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
+		sb := tx.Bucket(bucketSeries)
+		db.nextID = sb.Sequence()
+		err := sb.ForEach(func(k, v []byte) error {
 			if len(v) != 8 {
 				return fmt.Errorf("series index: corrupt id for %q", k)
 			}
@@ -83,133 +215,493 @@ func (db *DB) load() error {
 			if err != nil {
 				return fmt.Errorf("series index: %w", err)
 			}
-			db.index(binary.BigEndian.Uint64(v), string(k), lset)
+			s := &memSeries{id: binary.BigEndian.Uint64(v), key: string(k), lset: lset, onDisk: true, maxT: math.MinInt64}
+			db.index(s)
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketHead).ForEach(func(k, v []byte) error {
+			s := db.series[binary.BigEndian.Uint64(k)]
+			if s == nil || len(v) < headHeader {
+				return fmt.Errorf("head chunk %x: no such series or corrupt", k)
+			}
+			s.maxT, s.lastV = getTime(v[:8]), math.Float64frombits(binary.BigEndian.Uint64(v[8:16]))
+			s.mode = v[16]
+			if len(v) > headHeader {
+				var err error
+				if s.head, err = reopenXORChunk(v[headHeader:]); err != nil {
+					return fmt.Errorf("head chunk of %s: %w", s.lset, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, s := range db.series {
+			if err := db.loadTiers(tx, s); err != nil {
+				return fmt.Errorf("rollups of %s: %w", s.lset, err)
+			}
+		}
+		return nil
 	})
 }
 
-// index adds a series to the in-memory index; the caller holds mu or owns db.
-// Adding a series already there is a no-op, so racing appenders may both
-// report one they found on disk.
-func (db *DB) index(id uint64, key string, lset labels.Labels) {
-	if _, ok := db.series[id]; ok {
-		return
+// loadTiers reopens a series' last rollup chunk of each tier and refolds
+// the minute points after its last hour point into the hour accumulator.
+func (db *DB) loadTiers(tx *bolt.Tx, s *memSeries) error {
+	lastHour := int64(math.MinInt64)
+	for k := range numTiers {
+		b := seriesBucket(tx.Bucket(tierBuckets[k]), s.id)
+		if b == nil {
+			continue
+		}
+		key, v := b.Cursor().Last()
+		if key == nil {
+			continue
+		}
+		r, err := reopenRollupChunk(getTime(key), v)
+		if err != nil {
+			return err
+		}
+		s.tiers[k].open = r
+		if k == tierHour {
+			lastHour = r.maxT()
+		}
 	}
-	db.byKey[key] = id
-	db.series[id] = lset
-	lset.Range(func(l labels.Label) {
+	// The hour in progress: from the minute tier, or for a sparse series
+	// from the minutes of its raw chunks.
+	src := tierBuckets[tierMinute]
+	if s.mode == modeSparse {
+		src = bucketChunks
+	}
+	b := seriesBucket(tx.Bucket(src), s.id)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	var pts []point
+	for key, v := seekOverlapping(c, lastHour+1); key != nil; key, v = c.Next() {
+		var err error
+		if s.mode == modeSparse {
+			pts, err = rawMinutePoints(getTime(key), v, pts[:0])
+		} else {
+			pts, err = pointsOf(getTime(key), v, pts[:0])
+		}
+		if err != nil {
+			return err
+		}
+		for _, p := range pts {
+			if p.t <= lastHour {
+				continue
+			}
+			if !s.hasAcc {
+				s.hourAcc, s.hasAcc = newPoint(), true
+			}
+			s.hourAcc.merge(p)
+		}
+	}
+	return nil
+}
+
+// rawMinutePoints rolls a stored raw chunk up by minute.
+func rawMinutePoints(minT int64, v []byte, dst []point) ([]point, error) {
+	ref, err := parseChunkValue(minT, v)
+	if err != nil {
+		return dst, err
+	}
+	x, err := reopenXORChunk(ref.data)
+	if err != nil {
+		return dst, err
+	}
+	return minutePoints(&x, dst, true), nil
+}
+
+// seriesBucket is series id's bucket of chunks (keyed by their first
+// time) in parent, nil if it has none. One bucket per series keeps each
+// series' chunks appended at its right edge, where bbolt fills pages.
+func seriesBucket(parent *bolt.Bucket, id uint64) *bolt.Bucket {
+	var idb [8]byte
+	binary.BigEndian.PutUint64(idb[:], id)
+	return parent.Bucket(idb[:])
+}
+
+// seekOverlapping positions c, on a series bucket, on the first chunk that
+// may hold times ≥ t: the last one starting before t, or else the first
+// starting at or after it.
+func seekOverlapping(c *bolt.Cursor, t int64) ([]byte, []byte) {
+	var from [8]byte
+	putTime(from[:], t)
+	k, _ := c.Seek(from[:])
+	var pk, pv []byte
+	if k == nil {
+		pk, pv = c.Last()
+	} else {
+		pk, pv = c.Prev()
+	}
+	if pk != nil {
+		return pk, pv // c.Next() goes on from here
+	}
+	return c.Seek(from[:])
+}
+
+// index adds a series to the in-memory index; the caller holds mu or owns db.
+func (db *DB) index(s *memSeries) {
+	db.byKey[s.key] = s
+	db.series[s.id] = s
+	s.lset.Range(func(l labels.Label) {
 		vals := db.postings[l.Name]
 		if vals == nil {
 			vals = map[string][]uint64{}
 			db.postings[l.Name] = vals
 		}
 		ids := vals[l.Value]
-		i := sort.Search(len(ids), func(i int) bool { return ids[i] >= id })
+		i := sort.Search(len(ids), func(i int) bool { return ids[i] >= s.id })
 		ids = append(ids, 0)
 		copy(ids[i+1:], ids[i:])
-		ids[i] = id
+		ids[i] = s.id
 		vals[l.Value] = ids
 	})
 }
 
-// Close releases the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close stops the background work, commits what is still in memory and
+// releases the file.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.cancel()
+		db.wg.Wait()
+		ferr := db.Flush()
+		db.closeErr = errors.Join(ferr, db.bolt.Close())
+	})
+	return db.closeErr
+}
 
-// Append stores a batch of samples in one transaction: all of them, or, on
-// error, none. A sample at a timestamp its series already has replaces it.
+// Append adds a batch of samples, one scrape's worth, to the series' head
+// chunks in memory; the next flush commits them. As in Prometheus, a sample
+// no newer than its series' newest is refused (the same value at the same
+// time is accepted as a no-op): the others are stored, and the error wraps
+// ErrOutOfOrder with the count.
 func (db *DB) Append(samples []Sample) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	var created []seriesKey
 	var keyBuf, lastKey []byte
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		sb, smp := tx.Bucket(bucketSeries), tx.Bucket(bucketSamples)
-		var local map[string]uint64 // series first seen in this batch
-		// bbolt keeps the key and value slices given to Put until the
-		// transaction ends, so every one gets its own bytes from one arena.
-		arena := make([]byte, 16*len(samples))
-		var lastBucket *bolt.Bucket
-		for _, s := range samples {
-			keyBuf = encodeLabels(keyBuf[:0], s.Labels)
-			if lastBucket == nil || !bytes.Equal(keyBuf, lastKey) {
-				db.mu.RLock()
-				id, ok := db.byKey[string(keyBuf)] // no allocation: the compiler sees through string(b) in a map index
-				db.mu.RUnlock()
-				if !ok {
-					var err error
-					if id, err = db.seriesID(sb, keyBuf, &local, &created, s.Labels); err != nil {
-						return err
-					}
-				}
-				b, err := smp.CreateBucketIfNotExists(binary.BigEndian.AppendUint64(nil, id))
-				if err != nil {
-					return fmt.Errorf("series %s: %w", s.Labels, err)
-				}
-				// Scrapes append at the right edge, where bbolt's default
-				// half-full split would leave every page half empty.
-				b.FillPercent = 0.95
-				lastKey, lastBucket = append(lastKey[:0], keyBuf...), b
+	var last *memSeries
+	refused := 0
+	db.mu.Lock()
+	for i := range samples {
+		smp := &samples[i]
+		keyBuf = encodeLabels(keyBuf[:0], smp.Labels)
+		if last == nil || !bytes.Equal(keyBuf, lastKey) {
+			last = db.byKey[string(keyBuf)] // no allocation: the compiler sees through string(b) in a map index
+			if last == nil {
+				db.nextID++
+				last = &memSeries{id: db.nextID, key: string(keyBuf), lset: smp.Labels.Copy(), maxT: math.MinInt64}
+				db.index(last)
 			}
-			kv := arena[:16:16]
-			arena = arena[16:]
-			putTime(kv[:8], s.T)
-			binary.BigEndian.PutUint64(kv[8:], math.Float64bits(s.V))
-			if err := lastBucket.Put(kv[:8], kv[8:]); err != nil {
-				return fmt.Errorf("series %s at %d: %w", s.Labels, s.T, err)
-			}
+			lastKey = append(lastKey[:0], keyBuf...)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("append %d samples: %w", len(samples), err)
+		if !db.appendSample(last, smp.T, smp.V) {
+			refused++
+		}
 	}
-	if len(created) > 0 {
-		db.mu.Lock()
-		for _, s := range created {
-			db.index(s.id, s.key, s.lset)
-		}
-		db.mu.Unlock()
+	db.mu.Unlock()
+	if refused > 0 {
+		return fmt.Errorf("append: %d of %d samples refused: %w (no newer than their series' newest)", refused, len(samples), ErrOutOfOrder)
 	}
 	return nil
 }
 
-// seriesKey is a series to add to the in-memory index once its transaction
-// has committed.
-type seriesKey struct {
-	id   uint64
-	key  string
-	lset labels.Labels
+// appendSample adds one sample to s; the caller holds mu.
+func (db *DB) appendSample(s *memSeries, t int64, v float64) bool {
+	if t <= s.maxT {
+		return t == s.maxT && math.Float64bits(v) == math.Float64bits(s.lastV)
+	}
+	if s.head.n >= chunkSamples && periodEnd(t, tierRes[tierMinute]) != periodEnd(s.head.maxT, tierRes[tierMinute]) {
+		s.cut()
+	}
+	if s.head.c == nil {
+		s.head = newXORChunk()
+	}
+	s.head.append(t, v)
+	s.maxT, s.lastV = t, v
+	if !s.dirty {
+		s.dirty = true
+		db.dirty = append(db.dirty, s)
+	}
+	return true
 }
 
-// seriesID finds or creates the id of a series the in-memory index does not
-// know. It looks on disk first: a concurrent Append may have committed the
-// series without having indexed it yet, and bbolt serialises writers, so this
-// transaction sees that commit.
-func (db *DB) seriesID(sb *bolt.Bucket, key []byte, local *map[string]uint64, created *[]seriesKey, lset labels.Labels) (uint64, error) {
-	if id, ok := (*local)[string(key)]; ok {
-		return id, nil
+// cut closes the head chunk, queues it for the next flush and rolls its
+// minutes up. The head ends at a minute boundary, so all its minutes are
+// complete.
+func (s *memSeries) cut() {
+	h := s.head
+	s.closed = append(s.closed, storedChunk{h.minT, appendChunkValue(nil, chunkRef{h.minT, h.maxT, h.c.Bytes()})})
+	if s.mode == modeUndecided {
+		s.mode = modeSparse
+		if int64(h.n-1)*denseInterval >= h.maxT-h.minT {
+			s.mode = modeDense
+		}
 	}
-	if v := sb.Get(key); v != nil {
-		id := binary.BigEndian.Uint64(v)
-		*created = append(*created, seriesKey{id, string(key), lset.Copy()})
-		return id, nil
+	for _, p := range minutePoints(&h, nil, true) {
+		if s.mode == modeDense {
+			s.addPoint(tierMinute, p)
+		} else {
+			s.feedHour(p)
+		}
 	}
-	id, err := sb.NextSequence()
+	s.head = xorChunk{}
+}
+
+// minutePoints rolls a raw chunk up by minute. With complete, every minute
+// is labelled at its end; otherwise the last one, still in progress, at its
+// last sample.
+func minutePoints(x *xorChunk, dst []point, complete bool) []point {
+	if x.c == nil {
+		return dst
+	}
+	res := tierRes[tierMinute]
+	it := x.c.Iterator(nil)
+	cur, has := newPoint(), false
+	for it.Next() == chunkenc.ValFloat {
+		t, v := it.At()
+		if has && periodEnd(t, res) != periodEnd(cur.t, res) {
+			cur.t = periodEnd(cur.t, res)
+			dst = append(dst, cur)
+			cur = newPoint()
+		}
+		cur.add(t, v)
+		has = true
+	}
+	if has {
+		if complete {
+			cur.t = periodEnd(cur.t, res)
+		}
+		dst = append(dst, cur)
+	}
+	return dst
+}
+
+// addPoint appends a point to tier k, closing its open chunk when full; a
+// minute point also feeds the hour tier.
+func (s *memSeries) addPoint(k int, p point) {
+	ts := &s.tiers[k]
+	if ts.open != nil && ts.open.n() >= tierChunkPoints {
+		ts.closed = append(ts.closed, storedChunk{ts.open.minT(), ts.open.value()})
+		ts.open = nil
+	}
+	if ts.open == nil {
+		ts.open = newRollupChunk()
+	}
+	ts.open.append(p)
+	ts.dirty = true
+	if k == tierMinute {
+		s.feedHour(p)
+	}
+}
+
+// feedHour folds a minute point into the hour accumulator, first closing
+// the hour before it into the hour tier.
+func (s *memSeries) feedHour(p point) {
+	hour := tierRes[tierHour]
+	if s.hasAcc && periodEnd(s.hourAcc.t, hour) != periodEnd(p.t, hour) {
+		hp := s.hourAcc
+		hp.t = periodEnd(hp.t, hour)
+		s.addPoint(tierHour, hp)
+		s.hasAcc = false
+	}
+	if !s.hasAcc {
+		s.hourAcc, s.hasAcc = newPoint(), true
+	}
+	s.hourAcc.merge(p)
+}
+
+// headHeader is the head record's fixed part: the newest sample's time and
+// value, and the series mode; the head chunk's bytes follow.
+const headHeader = 17
+
+// seriesWrite is what one flush writes for one series, copied under mu.
+type seriesWrite struct {
+	s      *memSeries
+	newKey bool
+	head   []byte // maxT, lastV, mode, head chunk bytes
+	closed []storedChunk
+	tiers  [numTiers]tierWrite
+}
+
+type tierWrite struct {
+	dirty  bool
+	closed []storedChunk
+	open   storedChunk // value nil: none
+}
+
+// Flush commits everything appended so far in one transaction. The
+// background loop calls it every FlushInterval; call it to make a batch
+// durable now.
+func (db *DB) Flush() error {
+	db.flushMu.Lock()
+	defer db.flushMu.Unlock()
+	ws, nextID := db.collect()
+	if len(ws) == 0 {
+		return nil
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error { return writeSeries(tx, ws, nextID) })
+	db.committed(ws, err)
 	if err != nil {
-		return 0, fmt.Errorf("new series %s: %w", lset, err)
+		return fmt.Errorf("flush %d series: %w", len(ws), err)
 	}
-	k := string(key)
-	if err := sb.Put([]byte(k), binary.BigEndian.AppendUint64(nil, id)); err != nil {
-		return 0, fmt.Errorf("new series %s: %w", lset, err)
+	return nil
+}
+
+// collect copies, under mu, what the dirty series need written.
+func (db *DB) collect() ([]seriesWrite, uint64) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	ws := make([]seriesWrite, len(db.dirty))
+	for i, s := range db.dirty {
+		w := &ws[i]
+		w.s, w.newKey, w.closed = s, !s.onDisk, s.closed
+		hb := s.head.bytesOrNil()
+		w.head = make([]byte, headHeader, headHeader+len(hb))
+		putTime(w.head[:8], s.maxT)
+		binary.BigEndian.PutUint64(w.head[8:], math.Float64bits(s.lastV))
+		w.head[16] = s.mode
+		w.head = append(w.head, hb...)
+		for k := range s.tiers {
+			ts := &s.tiers[k]
+			if !ts.dirty {
+				continue
+			}
+			w.tiers[k] = tierWrite{dirty: true, closed: ts.closed}
+			if ts.open != nil {
+				w.tiers[k].open = storedChunk{ts.open.minT(), ts.open.value()}
+			}
+			ts.dirty = false
+		}
+		s.dirty = false
 	}
-	if *local == nil {
-		*local = map[string]uint64{}
+	clear(db.dirty)
+	db.dirty = db.dirty[:0]
+	return ws, db.nextID
+}
+
+// writeSeries puts what collect copied into tx.
+func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) error {
+	sb, hb, cb := tx.Bucket(bucketSeries), tx.Bucket(bucketHead), tx.Bucket(bucketChunks)
+	var tb [numTiers]*bolt.Bucket
+	for k := range tb {
+		tb[k] = tx.Bucket(tierBuckets[k])
 	}
-	(*local)[k] = id
-	*created = append(*created, seriesKey{id, k, lset.Copy()})
-	return id, nil
+	if sb.Sequence() < nextID {
+		if err := sb.SetSequence(nextID); err != nil {
+			return err
+		}
+	}
+	// bbolt keeps key slices until the transaction ends: one arena.
+	keys := make([]byte, 0, 16*len(ws)*2)
+	key := func(t int64) []byte {
+		keys = binary.BigEndian.AppendUint64(keys, uint64(t)^(1<<63))
+		return keys[len(keys)-8:]
+	}
+	for i := range ws {
+		w := &ws[i]
+		id := w.s.id
+		idb := binary.BigEndian.AppendUint64(nil, id)
+		if w.newKey {
+			if err := sb.Put([]byte(w.s.key), idb); err != nil {
+				return fmt.Errorf("series %s: %w", w.s.lset, err)
+			}
+		}
+		if err := hb.Put(idb, w.head); err != nil {
+			return fmt.Errorf("head of %s: %w", w.s.lset, err)
+		}
+		if err := putChunks(cb, idb, w.closed, key); err != nil {
+			return fmt.Errorf("chunks of %s: %w", w.s.lset, err)
+		}
+		for k, tw := range w.tiers {
+			if err := putChunks(tb[k], idb, append(tw.closed, tw.open), key); err != nil {
+				return fmt.Errorf("%s rollup of %s: %w", tierNames[k], w.s.lset, err)
+			}
+		}
+	}
+	return nil
+}
+
+// putChunks puts chunks (skipping empty ones) into series idb's bucket in
+// parent, creating it if need be.
+func putChunks(parent *bolt.Bucket, idb []byte, cs []storedChunk, key func(int64) []byte) error {
+	var b *bolt.Bucket
+	for _, c := range cs {
+		if c.value == nil {
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = parent.CreateBucketIfNotExists(idb); err != nil {
+				return err
+			}
+			// Chunks are appended at the bucket's right edge, where
+			// bbolt's default half-full split would leave pages half empty.
+			b.FillPercent = 0.95
+		}
+		if err := b.Put(key(c.minT), c.value); err != nil {
+			return fmt.Errorf("at %d: %w", c.minT, err)
+		}
+	}
+	return nil
+}
+
+// committed drops from memory the chunks a successful write committed, or
+// marks everything dirty again after a failed one.
+func (db *DB) committed(ws []seriesWrite, err error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for i := range ws {
+		w := &ws[i]
+		s := w.s
+		if err != nil {
+			for k, tw := range w.tiers {
+				if tw.dirty {
+					s.tiers[k].dirty = true
+				}
+			}
+			if !s.dirty {
+				s.dirty = true
+				db.dirty = append(db.dirty, s)
+			}
+			continue
+		}
+		s.onDisk = true
+		// Reslice, never shift: a query may hold the old slice.
+		if s.closed = s.closed[len(w.closed):]; len(s.closed) == 0 {
+			s.closed = nil
+		}
+		for k, tw := range w.tiers {
+			ts := &s.tiers[k]
+			if ts.closed = ts.closed[len(tw.closed):]; len(ts.closed) == 0 {
+				ts.closed = nil
+			}
+		}
+	}
+}
+
+// flushLoop commits every FlushInterval until ctx is done.
+func (db *DB) flushLoop(ctx context.Context) {
+	tick := time.NewTicker(db.opts.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := db.Flush(); err != nil {
+				db.logger.Error("flush failed; retrying on the next tick", "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Annotation marks a moment on every chart: a knob change, a fault, a note.

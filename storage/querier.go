@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -28,18 +27,12 @@ type querier struct {
 	mint, maxt int64
 }
 
-// seriesRef is a series as the in-memory index knows it.
-type seriesRef struct {
-	id   uint64
-	lset labels.Labels
-}
-
 // matching returns the series whose labels satisfy every matcher, by
 // ascending id. Equality matchers with a value narrow through the postings
 // (the common `{__name__="x", job="y"}` touches only those series); every
 // matcher, all types, is then checked against the candidates' labels, which
 // also gives `label=""` its Prometheus meaning of "label absent".
-func (db *DB) matching(ms []*labels.Matcher) []seriesRef {
+func (db *DB) matching(ms []*labels.Matcher) []*memSeries {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	var cand []uint64
@@ -62,18 +55,18 @@ func (db *DB) matching(ms []*labels.Matcher) []seriesRef {
 		}
 		slices.Sort(cand)
 	}
-	out := make([]seriesRef, 0, len(cand))
+	out := make([]*memSeries, 0, len(cand))
 	for _, id := range cand {
-		lset := db.series[id]
+		s := db.series[id]
 		ok := true
 		for _, m := range ms {
-			if !m.Matches(lset.Get(m.Name)) {
+			if !m.Matches(s.lset.Get(m.Name)) {
 				ok = false
 				break
 			}
 		}
 		if ok {
-			out = append(out, seriesRef{id, lset})
+			out = append(out, s)
 		}
 	}
 	return out
@@ -97,9 +90,174 @@ func intersect(a, b []uint64) []uint64 {
 	return out
 }
 
+// rawTier stands for the samples themselves in tier choices.
+const rawTier = -1
+
+// pickTier chooses what a select reads: the coarsest rollup tier whose
+// points are no further apart than the query's step and that the function
+// can be answered from honestly, else the raw samples. Instant queries
+// (step 0) always read raw samples.
+//
+//   - rate, increase, delta read each period's last value: between two
+//     points a counter's increase is exact, and only the window's ends move,
+//     by up to one period, which rate's extrapolation papers over. The error
+//     is about the rate's change within one period over the number of
+//     periods in the window, so they need ten periods in their range
+//     (rate(x[10m]) on minutes, increase(x[12h]) on hours).
+//   - max/min/avg_over_time read the period's max, min and mean (a mean of
+//     means, exact when the periods hold equally many samples);
+//     last_over_time and present_over_time the last value.
+//   - An instant vector (range 0) under any function but timestamp() reads
+//     the last value, up to one period late; only the minute tier, since the
+//     default lookback (5 m) would not reach back to the previous hour point.
+//
+// Anything else (count_over_time, sum_over_time, quantile_over_time,
+// changes, resets, irate, deriv…) counts or looks at individual samples,
+// so it reads raw samples.
+func pickTier(h *promstorage.SelectHints) (tier, field int) {
+	if h == nil || h.Step <= 0 || h.Func == "series" {
+		return rawTier, fieldLast
+	}
+	need := int64(1)
+	field = fieldLast
+	switch {
+	case h.Range == 0:
+		if h.Func == "timestamp" {
+			return rawTier, fieldLast
+		}
+	case h.Func == "rate" || h.Func == "increase" || h.Func == "delta":
+		need = 10
+	case h.Func == "last_over_time" || h.Func == "present_over_time":
+	case h.Func == "max_over_time":
+		field = fieldMax
+	case h.Func == "min_over_time":
+		field = fieldMin
+	case h.Func == "avg_over_time":
+		field = fieldSum
+	default:
+		return rawTier, fieldLast
+	}
+	for k := numTiers - 1; k >= 0; k-- {
+		res := tierRes[k]
+		if h.Step < res || (h.Range == 0 && res > 5*60_000) || (h.Range > 0 && h.Range < need*res) {
+			continue
+		}
+		return k, field
+	}
+	return rawTier, fieldLast
+}
+
+// memSnap is a series' in-memory data for one select, copied under mu.
+// Memory is read before disk: a flush commits chunks before dropping them
+// from memory, so whatever the snapshot lacks is already on disk when the
+// read transaction starts; disk chunks starting at or after memMinT are
+// skipped as duplicates of memory's.
+type memSnap struct {
+	tier    int
+	memMinT int64
+	chunks  []chunkRef
+	tail    floatSamples
+}
+
+// snapshot copies what a select of [mint, maxt] needs from memory; the
+// caller holds mu for reading.
+func (s *memSeries) snapshot(tier, field int, mint, maxt int64) memSnap {
+	m := memSnap{tier: tier, memMinT: math.MaxInt64}
+	overlaps := func(lo, hi int64) bool { return lo <= maxt && hi >= mint }
+	if tier == rawTier {
+		for _, c := range s.closed {
+			m.memMinT = min(m.memMinT, c.minT)
+			if ref, err := parseChunkValue(c.minT, c.value); err == nil && overlaps(ref.minT, ref.maxT) {
+				m.chunks = append(m.chunks, ref)
+			}
+		}
+		if s.head.n > 0 {
+			m.memMinT = min(m.memMinT, s.head.minT)
+			if overlaps(s.head.minT, s.head.maxT) {
+				m.chunks = append(m.chunks, chunkRef{s.head.minT, s.head.maxT, s.head.bytes()})
+			}
+		}
+		return m
+	}
+	ts := &s.tiers[tier]
+	for _, c := range ts.closed {
+		m.memMinT = min(m.memMinT, c.minT)
+		m.chunks, m.tail = appendTierChunk(m.chunks, m.tail, c.minT, c.value, field, overlaps, false)
+	}
+	if ts.open != nil {
+		m.memMinT = min(m.memMinT, ts.open.minT())
+		if overlaps(ts.open.minT(), ts.open.maxT()) {
+			m.chunks, m.tail = appendTierChunk(m.chunks, m.tail, ts.open.minT(), ts.open.value(), field, overlaps, true)
+		}
+	}
+	for _, p := range s.tierTail(tier) {
+		if p.t >= mint && p.t <= maxt {
+			m.tail = append(m.tail, floatSample{p.t, servedValue(p, field)})
+		}
+	}
+	return m
+}
+
+// tierTail computes, for a query, the points of tier k not yet in it: the
+// minutes of the head chunk, and for hours the accumulator folded with them.
+// The last point is still in progress and carries its last sample's time.
+func (s *memSeries) tierTail(k int) []point {
+	mins := minutePoints(&s.head, nil, false)
+	if k == tierMinute {
+		return mins
+	}
+	hour := tierRes[tierHour]
+	var out []point
+	acc, has := s.hourAcc, s.hasAcc
+	for _, p := range mins {
+		if has && periodEnd(acc.t, hour) != periodEnd(p.t, hour) {
+			acc.t = periodEnd(acc.t, hour)
+			out = append(out, acc)
+			has = false
+		}
+		if !has {
+			acc, has = newPoint(), true
+		}
+		acc.merge(p)
+	}
+	if has {
+		out = append(out, acc)
+	}
+	return out
+}
+
+// appendTierChunk adds one stored tier chunk's field to a select's chunks,
+// or, for the mean (two fields), its decoded samples to tail. With copyData
+// the bytes are copied (out of a bbolt transaction, or from an open chunk).
+func appendTierChunk(chunks []chunkRef, tail floatSamples, minT int64, v []byte, field int, overlaps func(lo, hi int64) bool, copyData bool) ([]chunkRef, floatSamples) {
+	fields, maxT, err := parseRollupValue(minT, v)
+	if err != nil || !overlaps(minT, maxT) {
+		return chunks, tail
+	}
+	if field != fieldSum {
+		data := fields[field]
+		if copyData {
+			data = append([]byte(nil), data...)
+		}
+		return append(chunks, chunkRef{minT, maxT, data}), tail
+	}
+	sum, err1 := chunkenc.FromData(chunkenc.EncXOR, fields[fieldSum])
+	count, err2 := chunkenc.FromData(chunkenc.EncXOR, fields[fieldCount])
+	if err1 != nil || err2 != nil {
+		return chunks, tail
+	}
+	si, ci := sum.Iterator(nil), count.Iterator(nil)
+	for si.Next() == chunkenc.ValFloat && ci.Next() == chunkenc.ValFloat {
+		t, sv := si.At()
+		_, cv := ci.At()
+		tail = append(tail, floatSample{t, servedValue(point{t: t, count: cv, sum: sv}, fieldSum)})
+	}
+	return chunks, tail
+}
+
 // Select returns the matching series that have samples in the querier's
-// range narrowed by hints.Start/End. With hints.Func "series" (the series
-// API) only the labels are wanted, so samples are not read.
+// range narrowed by hints.Start/End, from the rollup tier pickTier chooses.
+// With hints.Func "series" (the series API) only the labels are wanted.
 func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorage.SelectHints, ms ...*labels.Matcher) promstorage.SeriesSet {
 	mint, maxt := q.mint, q.maxt
 	labelsOnly := false
@@ -107,49 +265,75 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
 		labelsOnly = hints.Func == "series"
 	}
+	tier, field := pickTier(hints)
 	refs := q.db.matching(ms)
 	if mint > maxt || len(refs) == 0 {
 		return promstorage.EmptySeriesSet()
 	}
 	if sortSeries {
-		slices.SortFunc(refs, func(a, b seriesRef) int { return labels.Compare(a.lset, b.lset) })
+		slices.SortFunc(refs, func(a, b *memSeries) int { return labels.Compare(a.lset, b.lset) })
 	}
+	snaps := make([]memSnap, len(refs))
+	q.db.mu.RLock()
+	for i, s := range refs {
+		t := tier
+		if t == tierMinute && s.mode == modeSparse {
+			t = rawTier // no minute tier: its raw samples are as few
+		}
+		snaps[i] = s.snapshot(t, field, mint, maxt)
+	}
+	q.db.mu.RUnlock()
+
 	out := make([]promstorage.Series, 0, len(refs))
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		smp := tx.Bucket(bucketSamples)
-		var idBuf, from [8]byte
-		putTime(from[:], mint)
-		for _, ref := range refs {
+		for i, s := range refs {
+			tier := snaps[i].tier
+			parent := tx.Bucket(bucketChunks)
+			if tier != rawTier {
+				parent = tx.Bucket(tierBuckets[tier])
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			if hints != nil && hints.Limit > 0 && len(out) == hints.Limit {
 				break
 			}
-			binary.BigEndian.PutUint64(idBuf[:], ref.id)
-			b := smp.Bucket(idBuf[:])
-			if b == nil {
-				continue
-			}
-			var fs floatSamples
-			c := b.Cursor()
-			for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
-				t := getTime(k)
-				if t > maxt {
-					break
+			snap := &snaps[i]
+			var chunks []chunkRef
+			var tail floatSamples
+			overlaps := func(lo, hi int64) bool { return lo <= maxt && hi >= mint }
+			if b := seriesBucket(parent, s.id); b != nil {
+				c := b.Cursor()
+				for k, v := seekOverlapping(c, mint); k != nil; k, v = c.Next() {
+					minT := getTime(k)
+					if minT > maxt || minT >= snap.memMinT {
+						break
+					}
+					if tier != rawTier {
+						chunks, tail = appendTierChunk(chunks, tail, minT, v, field, overlaps, true)
+						continue
+					}
+					ref, err := parseChunkValue(minT, v)
+					if err != nil {
+						return fmt.Errorf("series %s: %w", s.lset, err)
+					}
+					if overlaps(ref.minT, ref.maxT) {
+						ref.data = append([]byte(nil), ref.data...) // out of bbolt's memory map
+						chunks = append(chunks, ref)
+					}
 				}
-				fs = append(fs, floatSample{t: t, f: math.Float64frombits(binary.BigEndian.Uint64(v))})
-				if labelsOnly {
-					break
-				}
 			}
-			if len(fs) == 0 {
+			chunks = append(chunks, snap.chunks...)
+			tail = append(tail, snap.tail...)
+			if ok, err := hasSamples(mint, maxt, chunks, tail); err != nil {
+				return fmt.Errorf("series %s: %w", s.lset, err)
+			} else if !ok {
 				continue
 			}
 			if labelsOnly {
-				fs = nil
+				chunks, tail = nil, nil
 			}
-			out = append(out, newSeries(ref.lset, fs))
+			out = append(out, newSeries(s.lset, mint, maxt, chunks, tail))
 		}
 		return nil
 	})
@@ -159,16 +343,12 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	return &seriesSet{series: out, i: -1}
 }
 
-// newSeries wraps samples read into memory in Prometheus' own list iterator.
-func newSeries(lset labels.Labels, fs floatSamples) *promstorage.SeriesEntry {
+// newSeries hands out chunks (and a tail of samples) as one iterator.
+func newSeries(lset labels.Labels, mint, maxt int64, chunks []chunkRef, tail floatSamples) *promstorage.SeriesEntry {
 	return &promstorage.SeriesEntry{
 		Lset: lset,
-		SampleIteratorFn: func(it chunkenc.Iterator) chunkenc.Iterator {
-			if r, ok := it.(interface{ Reset(promstorage.Samples) }); ok {
-				r.Reset(fs)
-				return it
-			}
-			return promstorage.NewListSeriesIterator(fs)
+		SampleIteratorFn: func(chunkenc.Iterator) chunkenc.Iterator {
+			return newIterator(mint, maxt, chunks, tail)
 		},
 	}
 }
