@@ -111,7 +111,7 @@ func BenchmarkScrape10k(b *testing.B) { scrapeBench(b, discard{}) }
 // BenchmarkScrape10kStorage: scrape + parse + Append into archscope's
 // bbolt storage, the whole cost of a 10k-series target.
 func BenchmarkScrape10kStorage(b *testing.B) {
-	db, err := storage.Open(filepath.Join(b.TempDir(), "h.db"), slog.New(slog.DiscardHandler))
+	db, err := storage.Open(filepath.Join(b.TempDir(), "h.db"), &storage.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
