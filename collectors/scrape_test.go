@@ -527,3 +527,17 @@ func TestOffsetSpreadsTargetsWithinTheInterval(t *testing.T) {
 		t.Errorf("20 targets fell into only %d of 10 tenths of the interval; want them spread", len(slots))
 	}
 }
+
+func TestAlignTimestamp(t *testing.T) {
+	for _, tc := range []struct{ now, last, interval, want int64 }{
+		{1000, 0, 1000, 1000},    // the first scrape: as it started
+		{2001, 1000, 1000, 2000}, // a millisecond late: the slot
+		{1998, 1000, 1000, 2000}, // two early: the slot
+		{2003, 1000, 1000, 2003}, // three late: as it started
+		{2500, 1000, 1000, 2500}, // far off (a stall): as it started
+	} {
+		if got := alignTimestamp(tc.now, tc.last, tc.interval); got != tc.want {
+			t.Errorf("alignTimestamp(%d, %d, %d) = %d, want %d", tc.now, tc.last, tc.interval, got, tc.want)
+		}
+	}
+}
