@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -312,6 +313,33 @@ func TestE2EViewsAndPresets(t *testing.T) {
 	cacheTput := average(t, ctx, "value-throughput", 5)
 	t.Logf("retry storm: %.1f req/s successful; cache preset: %.1f req/s", stormTput, cacheTput)
 
+	// Every preset from its button: the page names it on the charts and the
+	// control panel shows the knobs it set. (What each story does to the
+	// numbers is replayed, preset by preset, in simulator/presets_test.go.)
+	for _, p := range loadPresets(t) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#controls"), chromedp.WaitVisible("#preset-"+p.ID), chromedp.Click("#preset-"+p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, "preset "+p.ID+"'s annotation", `[...document.querySelectorAll("#annotations li")].some(li => li.textContent.includes(`+strconv.Quote("preset: "+p.Title)+`))`, 10*time.Second)
+		for path, want := range leaves("", p.Patch) {
+			js := `(() => { const e = document.querySelector('[data-knob="` + path + `"]'); if (!e) return "absent"; return e.type === "checkbox" ? String(e.checked) : e.value; })()`
+			shown := ""
+			for range 50 { // the panel shows the server's answer once the PUT returns
+				if shown = evalJS[string](t, ctx, js); shown == want || shown == "absent" {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if shown != want && shown != "absent" {
+				t.Errorf("preset %s: knob %s shows %q, want %q", p.ID, path, shown, want)
+			}
+		}
+	}
+	screenshot(t, ctx, "e2e-presets.png")
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/#overview"), chromedp.WaitVisible("#chart-latency .u-over")); err != nil {
+		t.Fatal(err)
+	}
+
 	// Zoom: dragging across one chart zooms them all and pauses the page.
 	box := evalJS[[]float64](t, ctx, `(() => { const r = document.querySelector("#chart-latency .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
 	if len(box) != 4 {
@@ -338,4 +366,48 @@ func TestE2EViewsAndPresets(t *testing.T) {
 	if !(cacheTput > 2*stormTput) {
 		t.Errorf("throughput during the storm %.1f req/s, after the cache preset %.1f: want the storm far lower", stormTput, cacheTput)
 	}
+}
+
+type presetJSON struct {
+	ID    string         `json:"id"`
+	Title string         `json:"title"`
+	Patch map[string]any `json:"patch"`
+}
+
+func loadPresets(t *testing.T) []presetJSON {
+	t.Helper()
+	b, err := os.ReadFile("frontend/src/presets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []presetJSON
+	if err := json.Unmarshal(b, &ps); err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// leaves flattens a patch to dotted paths and the text an input shows for
+// each value; lists (a schedule, load stages) are not single knobs and are
+// left out.
+func leaves(prefix string, m map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			for p, s := range leaves(path, v) {
+				out[p] = s
+			}
+		case []any:
+		case float64:
+			out[path] = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			out[path] = fmt.Sprint(v)
+		}
+	}
+	return out
 }
