@@ -346,7 +346,7 @@ func TestE2EViewsAndPresets(t *testing.T) {
 		t.Fatalf("latency chart's plot area: %v", box)
 	}
 	y := box[1] + box[3]/2
-	if err := chromedp.Do(ctx, chromedp.DragAndDropXY(box[0]+box[2]*0.6, y, box[0]+box[2]*0.9, y, 10)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.DragAndDropXY(box[0]+box[2]*0.9, y, box[0]+box[2]*0.99, y, 10)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "every chart to zoom and the page to pause", `document.querySelector("#chart-errors").dataset.zoomed === "true" && document.querySelector("#pause").getAttribute("aria-pressed") === "true"`, 5*time.Second)
@@ -363,6 +363,14 @@ func TestE2EViewsAndPresets(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "the hour's chart", `+document.querySelector("#chart-latency").dataset.points >= 10 && +document.querySelector("#chart-latency").dataset.annotations >= 3`, 20*time.Second)
+
+	// The other theme, chosen from the toolbar, repaints page and charts.
+	bg := evalJS[string](t, ctx, `getComputedStyle(document.body).backgroundColor`)
+	if err := chromedp.Do(ctx, chromedp.Click("#theme")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the other theme", `getComputedStyle(document.body).backgroundColor !== `+strconv.Quote(bg), 5*time.Second)
+	screenshot(t, ctx, "e2e-other-theme.png")
 	if !(cacheTput > 2*stormTput) {
 		t.Errorf("throughput during the storm %.1f req/s, after the cache preset %.1f: want the storm far lower", stormTput, cacheTput)
 	}
