@@ -18,13 +18,13 @@ import (
 )
 
 // run starts an App on a free loopback port and stops it when the test ends.
-func run(t *testing.T, opts Options) *App {
+func run(t testing.TB, opts Options) *App {
 	a, _ := runStoppable(t, opts)
 	return a
 }
 
 // runStoppable is run that also returns a func to stop the App early.
-func runStoppable(t *testing.T, opts Options) (*App, func()) {
+func runStoppable(t testing.TB, opts Options) (*App, func()) {
 	t.Helper()
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
