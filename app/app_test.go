@@ -231,20 +231,6 @@ func TestTokenGuardsChanges(t *testing.T) {
 	}
 }
 
-func TestNonLoopbackGeneratesToken(t *testing.T) {
-	a, err := New(Options{Addr: "0.0.0.0:0", DataDir: t.TempDir(), NoDemo: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	defer a.Run(ctx)
-	if len(a.Token()) < 16 {
-		t.Errorf("listening on all interfaces without --token: token %q, want a generated one", a.Token())
-	}
-}
-
 func TestQueryAPIErrors(t *testing.T) {
 	a := run(t, Options{NoDemo: true})
 	now := time.Now()
