@@ -88,7 +88,8 @@ test-desktop: desktop ## launch the desktop binary under Xvfb, screenshot it, as
 
 .PHONY: bench
 bench: ## run the benchmarks and write the figures to bench.txt
-	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v '/app$$') | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 60x ./app/ | tee -a bench.txt   # live benchmarks: 1 iteration = 1 s of stream
 
 .PHONY: clean
 clean: ## remove build output (keeps ./data)
