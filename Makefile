@@ -89,8 +89,9 @@ test-desktop: desktop ## launch the desktop binary under Xvfb, screenshot it, as
 # The collectors' benchmarks run on one core, so samples/s and %core@1s are per core.
 .PHONY: bench
 bench: ## run the benchmarks and write the figures to bench.txt
-	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /collectors$$) | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v -e '/collectors$$' -e '/app$$') | tee bench.txt
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./collectors/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 60x ./app/ | tee -a bench.txt   # live benchmarks: 1 iteration = 1 s of stream
 
 .PHONY: clean
 clean: ## remove build output (keeps ./data)

@@ -65,13 +65,19 @@ func (a *App) routes() http.Handler {
 }
 
 // authorized lets a request through when no token is set, or when it carries
-// "Authorization: Bearer <token>".
+// "Authorization: Bearer <token>"; otherwise it answers 401 with a JSON error
+// that says how to get the token in.
 func (a *App) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.hasToken(r) {
+			msg := "this change needs archscope's token"
+			if r.Header.Get("Authorization") != "" {
+				msg = "the token sent is not archscope's"
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="archscope"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized",
-				"this archscope listens beyond loopback: changes need the header Authorization: Bearer <token> (see --token)")
+			writeError(w, http.StatusUnauthorized, "unauthorized", msg+
+				": open the page as /?token=<token>, or send the header Authorization: Bearer <token>"+
+				" (archscope prints the token when it starts, or takes it from --token); viewers need none")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,6 +86,7 @@ type App struct {
 	handler  http.Handler
 
 	liveDelay prometheus.Histogram // scrape start → live point handed to every client's queue
+	lastLive  atomic.Int64         // Unix ms of the last demo scrape stored, where snapshots end; 0 before the first
 
 	knobMu      sync.Mutex       // serialises config changes so annotations read old → new in order
 	lastShopCfg simulator.Config // the shop's knobs as last annotated; guarded by knobMu

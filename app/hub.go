@@ -39,7 +39,7 @@ type hub struct {
 
 type outMsg struct {
 	time float64 // points' time, used to skip what the snapshot already holds; 0 for others
-	data []byte
+	msg  *websocket.PreparedMessage
 }
 
 type client struct {
@@ -60,18 +60,24 @@ func newHub(logger *slog.Logger, snapshot func(context.Context) (snapshotMsg, er
 }
 
 // broadcast sends v to every client without blocking; pointsTime is the time
-// of a points message (0 otherwise).
+// of a points message (0 otherwise). v is encoded once, framed once, and the
+// same bytes go to every client.
 func (h *hub) broadcast(pointsTime float64, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		h.logger.Error("encode live message", "err", err)
 		return
 	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		h.logger.Error("frame live message", "err", err)
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.clients {
 		select {
-		case c.send <- outMsg{time: pointsTime, data: data}:
+		case c.send <- outMsg{time: pointsTime, msg: pm}:
 		default:
 			h.logger.Warn("websocket client too slow; dropping it")
 			delete(h.clients, c)
@@ -185,7 +191,7 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 				continue // already in the snapshot
 			}
 			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := conn.WriteMessage(websocket.TextMessage, m.data); err != nil {
+			if err := conn.WritePreparedMessage(m.msg); err != nil {
 				return
 			}
 		case <-ping.C:

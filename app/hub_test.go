@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,59 +56,113 @@ func waitClients(t *testing.T, h *hub, n int) {
 	}
 }
 
-// TestHubSlowClientDoesNotStallOthers: one browser stops reading; the others
-// keep receiving every message, broadcast never blocks, and the stalled one
-// is dropped once its bounded queue is full.
+// TestHubSlowClientDoesNotStallOthers: one browser stops reading while three
+// read as they should. The test runs in lockstep: point i is broadcast only
+// after every fast client has received point i-1, so any wait on the stalled
+// client (a blocking broadcast, a shared writer) would stop the fast ones
+// from ever getting the next point. They must receive every point, in order,
+// before and after the stalled one is dropped; the stalled one must be
+// dropped (its connection closed after an in-order prefix), not left to grow.
 func TestHubSlowClientDoesNotStallOthers(t *testing.T) {
 	h, srv := testHub(t)
-	fast := dial(t, srv, "")
-	slow := dial(t, srv, "")
-	_ = slow // never read: its socket buffers and then its queue fill up
-	var first map[string]any
-	if err := fast.ReadJSON(&first); err != nil || first["type"] != "snapshot" {
-		t.Fatalf("first message %v (%v), want the snapshot", first, err)
+	slow := dial(t, srv, "") // never read until the end: its socket buffers, then its queue, fill up
+	fast := make([]*websocket.Conn, 3)
+	for i := range fast {
+		fast[i] = dial(t, srv, "")
+		var first map[string]any
+		if err := fast[i].ReadJSON(&first); err != nil || first["type"] != "snapshot" {
+			t.Fatalf("fast client %d: first message %v (%v), want the snapshot", i, first, err)
+		}
 	}
-	waitClients(t, h, 2)
+	waitClients(t, h, len(fast)+1)
 
-	// 64 KiB points, enough of them to overflow the kernel's socket buffers
-	// and then the slow client's queue.
-	const n = 400
-	pad := strings.Repeat("x", 64<<10)
-	received := make(chan int, n)
-	go func() {
-		defer close(received)
-		for count := 1; count <= n; count++ {
-			var m struct {
-				Type string  `json:"type"`
-				Time float64 `json:"time"`
+	// 64 KiB points. The slow client is dropped once the kernel's buffers
+	// both ways and then its queue of 16 are full; maxPoints is far beyond
+	// what loopback TCP buffers on any machine, and afterPoints more prove the
+	// fast clients carry on after the drop.
+	const (
+		size        = 64 << 10
+		maxPoints   = (256 << 20) / size
+		afterPoints = 20
+	)
+	pad := strings.Repeat("x", size)
+	droppedAt := 0
+	last := 0
+	for i := 1; i <= maxPoints && (droppedAt == 0 || i <= droppedAt+afterPoints); i++ {
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			h.broadcast(float64(100+i), struct {
+				Type string `json:"type"`
+				Time int    `json:"time"`
+				Pad  string `json:"pad"`
+			}{"points", 100 + i, pad})
+		}()
+		// Hang guards, not timing assertions: a stall means the point never comes.
+		for k, c := range fast {
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				t.Fatalf("fast client %d: no point %d (%v) while the slow client stalls", k, i, err)
 			}
-			if err := fast.ReadJSON(&m); err != nil {
-				return
+			if got := pointTime(data); got != 100+i {
+				t.Fatalf("fast client %d: got point %d, want %d: a point was lost or reordered", k, got, 100+i)
 			}
-			received <- count
 		}
-	}()
-	// The fast client reads as it should: the test never lets it fall more
-	// than 4 messages behind (so its queue of 16 cannot fill however slow the
-	// machine is), while the slow client falls behind without bound.
+		select {
+		case <-sent:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("broadcast of point %d never returned: it waits for the stalled client", i)
+		}
+		if droppedAt == 0 && h.clientCount() == len(fast) {
+			droppedAt = i
+		}
+		last = i
+	}
+	if droppedAt == 0 {
+		t.Fatalf("the stalled client was never dropped after %d points of %d KiB", last, size>>10)
+	}
+	if n := h.clientCount(); n != len(fast) {
+		t.Fatalf("%d clients after the run, want the %d fast ones", n, len(fast))
+	}
+
+	// The stalled client gets what was already on its way, in order, then the close.
+	_ = slow.SetReadDeadline(time.Now().Add(30 * time.Second))
 	got := 0
-	for i := 0; i < n; i++ {
-		h.broadcast(float64(101+i), map[string]any{"type": "points", "time": 101 + i, "pad": pad})
-		for got < i-4 {
-			c, ok := <-received
-			if !ok {
-				t.Fatalf("the fast client stopped after %d of %d messages", got, n)
+	for {
+		_, data, err := slow.ReadMessage()
+		if err != nil {
+			if websocket.IsUnexpectedCloseError(err, websocket.CloseGoingAway, websocket.CloseAbnormalClosure) {
+				t.Errorf("the stalled client was closed with %v, want going away or a dropped connection", err)
 			}
-			got = c
+			break
 		}
+		if pt := pointTime(data); pt == 0 && got == 0 {
+			continue // the snapshot
+		} else if pt != 101+got {
+			t.Fatalf("the stalled client got point %d after %d in order, want %d", pt, got, 101+got)
+		}
+		got++
 	}
-	for c := range received {
-		got = c
+	if got == 0 || got >= droppedAt {
+		t.Errorf("the stalled client received %d points, want some but fewer than the %d sent before it was dropped", got, droppedAt)
 	}
-	if got != n {
-		t.Fatalf("the fast client received %d of %d messages", got, n)
+	t.Logf("stalled client dropped at point %d after receiving %d; fast clients received all %d", droppedAt, got, last)
+}
+
+// pointTime reads the time of a points message from its head ("type" is
+// encoded first, then "time"), without decoding a large body; 0 if none.
+func pointTime(data []byte) int {
+	const head = `{"type":"points","time":`
+	rest, ok := bytes.CutPrefix(data, []byte(head))
+	if !ok {
+		return 0
 	}
-	waitClients(t, h, 1)
+	if i := bytes.IndexAny(rest, ",}"); i > 0 {
+		n, _ := strconv.Atoi(string(rest[:i]))
+		return n
+	}
+	return 0
 }
 
 // TestHubSkipsPointsInSnapshot: a point no newer than the snapshot's end is

@@ -76,6 +76,10 @@ func quantileQuery(q string) string {
 // snapshotRange is how much history a new websocket client receives.
 const snapshotRange = 15 * time.Minute
 
+// maxSnapshotPoints bounds a snapshot series, so a short scrape interval
+// cannot make the snapshot huge: 15 min at 100 ms.
+const maxSnapshotPoints = 9000
+
 type pointsMsg struct {
 	Type   string              `json:"type"`
 	Time   float64             `json:"time"`
@@ -108,6 +112,9 @@ func (a *App) onScrape(h scrape.TargetHealth) {
 	if h.Job != "demo" || h.Health != "up" {
 		return
 	}
+	// Before the broadcast: a client that registers too late for this point
+	// gets a snapshot that ends at it (see snapshot).
+	a.lastLive.Store(h.LastScrape.UnixMilli())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	msg := pointsMsg{Type: "points", Time: unixSeconds(h.LastScrape), Values: make(map[string]*float64, len(livePanels))}
@@ -189,14 +196,23 @@ func (a *App) instant(ctx context.Context, qs string, ts time.Time) (*float64, e
 }
 
 // snapshot is what a client receives on connect: the last snapshotRange of
-// every panel at 1 s resolution, and the annotations in that range.
+// every panel, and the annotations up to now. Its points are a step of the
+// scrape interval apart and end at the last demo scrape whose point was
+// broadcast or is about to be: the history has the live stream's resolution
+// and joins it without a seam, since the hub sends only points after End
+// (the client registered before this runs, so it queues every later one).
 func (a *App) snapshot(ctx context.Context) (snapshotMsg, error) {
-	end := time.Now()
-	start := end.Add(-snapshotRange)
+	now := time.Now()
+	end := now
+	if ms := a.lastLive.Load(); ms != 0 {
+		end = time.UnixMilli(ms)
+	}
+	step := max(a.opts.ScrapeInterval, snapshotRange/maxSnapshotPoints)
+	start := end.Add(-snapshotRange / step * step) // a whole number of steps, so the last point is at end
 	msg := snapshotMsg{Type: "snapshot", Series: make(map[string][][2]*float64, len(livePanels)), End: unixSeconds(end)}
 	for _, p := range livePanels {
 		pts := [][2]*float64{}
-		q, err := a.engine.NewRangeQuery(ctx, a.db, nil, p.Query, start, end, time.Second)
+		q, err := a.engine.NewRangeQuery(ctx, a.db, nil, p.Query, start, end, step)
 		if err != nil {
 			return msg, err
 		}
@@ -215,7 +231,7 @@ func (a *App) snapshot(ctx context.Context) (snapshotMsg, error) {
 		msg.Series[p.ID] = pts
 	}
 	msg.Stats = a.stats(ctx, end)
-	anns, err := a.db.Annotations(start.UnixMilli(), end.UnixMilli())
+	anns, err := a.db.Annotations(start.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return msg, err
 	}
