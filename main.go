@@ -119,6 +119,10 @@ func serve(args []string, stderr io.Writer) error {
 		}
 	})
 	fmt.Fprintf(stderr, "archscope %s: open %s/\n", app.Version, a.URL())
+	if tok := a.Token(); tok != "" {
+		// Viewers need no token; whoever changes the shop opens this link.
+		fmt.Fprintf(stderr, "to change the shop from a browser, open %s/?token=%s\n", a.URL(), tok)
+	}
 	return a.Run(ctx)
 }
 

@@ -201,3 +201,20 @@ func call(t *testing.T, method, u, body, token string) (int, []byte) {
 	}
 	return resp.StatusCode, out
 }
+
+// TestAnnotationsTakeJSONOnly: on loopback no token is needed, so a form
+// another site posts (no CORS preflight) must not add a marker.
+func TestAnnotationsTakeJSONOnly(t *testing.T) {
+	a := run(t, Options{})
+	resp, err := http.Post(a.URL()+"/api/v1/annotations", "text/plain", strings.NewReader(`{"text":"from elsewhere"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("a text/plain annotation: %d, want 415", resp.StatusCode)
+	}
+	if _, body := call(t, "GET", a.URL()+"/api/v1/annotations", "", ""); strings.Contains(string(body), "from elsewhere") {
+		t.Errorf("a cross-site annotation was stored: %s", body)
+	}
+}

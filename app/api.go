@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -304,6 +305,11 @@ func (a *App) handleAnnotations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) handleAddAnnotation(w http.ResponseWriter, r *http.Request) {
+	// JSON only: a form post from another site (no preflight) is refused.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "bad_data", "annotation: send JSON with Content-Type: application/json")
+		return
+	}
 	var in annotationJSON
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
