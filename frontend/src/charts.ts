@@ -103,8 +103,9 @@ export function annotationX(t: number, min: number, max: number, left: number, w
 
 /**
  * groupMarkers merges markers closer than minGap (a preset and the knob
- * changes it made, all at one instant) into one: labelled by a preset's
- * name if one is among them, else by the first, with "+N" for the rest.
+ * changes it made, all at one instant) into one: labelled by the latest
+ * preset's name if one is among them, else by the first, with "+N" for the
+ * rest.
  */
 export function groupMarkers(markers: ReadonlyArray<{ x: number; text: string }>, minGap: number): Array<{ x: number; text: string }> {
   const out: Array<{ x: number; texts: string[] }> = [];
@@ -114,7 +115,7 @@ export function groupMarkers(markers: ReadonlyArray<{ x: number; text: string }>
     else out.push({ x: m.x, texts: [m.text] });
   }
   return out.map(({ x, texts }) => {
-    const head = texts.find((t) => t.startsWith('preset:')) ?? (texts[0] as string);
+    const head = texts.filter((t) => t.startsWith('preset:')).pop() ?? (texts[0] as string); // the latest preset names the group
     return { x, text: texts.length > 1 ? `${head} (+${texts.length - 1})` : head };
   });
 }
