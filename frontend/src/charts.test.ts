@@ -98,3 +98,16 @@ describe('groupMarkers', () => {
     ]);
   });
 });
+
+describe('columns across a gap', () => {
+  it('breaks the line where no points came for a while', () => {
+    let m = emptyModel();
+    for (const t of [1, 2, 3, 60, 61]) m = applyPoints(m, { type: 'points', time: t, values: { errors: 0.5 } });
+    const errors = CHARTS.find((c) => c.kind === 'errors');
+    if (!errors) throw new Error('no errors chart');
+    expect(columns(m, errors)).toEqual([
+      [1, 2, 3, 3.001, 60, 61],
+      [50, 50, 50, null, 50, 50],
+    ]);
+  });
+});

@@ -84,11 +84,34 @@ export function readPalette(el: Element): Palette {
 
 /** columns builds uPlot's aligned data for a chart: times, then each series in display units. */
 export function columns(m: Model, spec: ChartSpec): uPlot.AlignedData {
-  const out: Array<Array<number | null>> = [m.times.slice()];
-  for (const s of spec.series) {
-    out.push(m.values[s.name].map((v) => (v === null ? null : v * spec.scale)));
-  }
-  return out as uPlot.AlignedData;
+  // Where no point came for a while (archscope was stopped, the target was
+  // down), a null just after the last point breaks the line: a gap is
+  // drawn as a gap, not as a straight line across it.
+  const gap = Math.max(GAP_SECONDS, 5 * medianStep(m.times));
+  const times: number[] = [];
+  const cols: Array<Array<number | null>> = spec.series.map(() => []);
+  m.times.forEach((t, i) => {
+    const prev = m.times[i - 1];
+    if (prev !== undefined && t - prev > gap) {
+      times.push(prev + 1e-3);
+      for (const c of cols) c.push(null);
+    }
+    times.push(t);
+    spec.series.forEach((s, k) => {
+      const v = m.values[s.name][i];
+      (cols[k] as Array<number | null>).push(v === null || v === undefined ? null : v * spec.scale);
+    });
+  });
+  return [times, ...cols] as uPlot.AlignedData;
+}
+
+/** GAP_SECONDS is the least silence drawn as a gap (1 s points). */
+const GAP_SECONDS = 5;
+
+function medianStep(times: readonly number[]): number {
+  if (times.length < 3) return 0;
+  const steps = times.slice(1).map((t, i) => t - (times[i] as number)).sort((a, b) => a - b);
+  return steps[steps.length >> 1] as number;
 }
 
 /**

@@ -93,6 +93,7 @@ export class Dashboard {
         el.dataset.value = attr;
         el.textContent = FORMAT[name](v);
       }
+      this.renderSpark(name, m);
       const d = this.deltas[name];
       if (d) {
         const c = sinceLastChange(m, name);
@@ -136,6 +137,12 @@ export class Dashboard {
 
   private model: Model | null = null;
 
+  /** renderSpark draws the last five minutes of a series under its number. */
+  private renderSpark(name: SeriesName, m: Model): void {
+    const line = this.list.ownerDocument.querySelector(`#spark-${name} polyline`);
+    if (line) line.setAttribute('points', sparkPoints(m, name, 300));
+  }
+
   /** showCompare puts the minute before and after annotation a side by side. */
   private showCompare(a: Annotation): void {
     const doc = this.list.ownerDocument;
@@ -167,6 +174,24 @@ export class Dashboard {
     box.hidden = false;
     box.dataset.time = String(a.time);
   }
+}
+
+/**
+ * sparkPoints maps the last seconds of a series onto a 100 × 24 box (0 at
+ * the bottom, the span's maximum at the top), as SVG polyline points; gaps
+ * are skipped.
+ */
+export function sparkPoints(m: Model, name: SeriesName, seconds: number): string {
+  const last = m.times[m.times.length - 1];
+  if (last === undefined) return '';
+  const from = last - seconds;
+  const pts: Array<[number, number]> = [];
+  m.times.forEach((t, i) => {
+    const v = m.values[name][i];
+    if (t >= from && v !== null && v !== undefined) pts.push([t, v]);
+  });
+  const max = Math.max(...pts.map((p) => p[1]), 1e-12);
+  return pts.map(([t, v]) => `${(((t - from) / seconds) * 100).toFixed(1)},${(23 - (v / max) * 22).toFixed(1)}`).join(' ');
 }
 
 const LABELS: Record<SeriesName, string> = {

@@ -4,6 +4,7 @@ import { applyPreset, PRESETS } from '@/presets';
 import { align, heatmapOf } from '@/rangechart';
 import { applyPoints, emptyModel } from '@/model';
 import { toCSV } from '@/views';
+import { sparkPoints } from '@/dashboard';
 import type { DemoConfig, DemoPatch } from '@/api';
 
 describe('knobs', () => {
@@ -88,5 +89,15 @@ describe('export', () => {
   it('writes one CSV row per instant', () => {
     const m = applyPoints(emptyModel(), { type: 'points', time: 0, values: { p99: 0.25, throughput: 100 } });
     expect(toCSV(m).split('\n')[1]).toBe('1970-01-01T00:00:00.000Z,,,0.25,100,,,');
+  });
+});
+
+describe('sparkline', () => {
+  it('maps the span onto the box, the maximum at the top', () => {
+    let m = emptyModel();
+    m = applyPoints(m, { type: 'points', time: 0, values: { p99: 0 } });
+    m = applyPoints(m, { type: 'points', time: 150, values: { p99: 2 } });
+    m = applyPoints(m, { type: 'points', time: 300, values: { p99: null } });
+    expect(sparkPoints(m, 'p99', 300)).toBe('0.0,23.0 50.0,1.0');
   });
 });
