@@ -64,7 +64,7 @@ func (s *Shop) dispatch() {
 		s.broker.unacked++
 		st := &s.consumers[c]
 		st.advance(s.eng.now)
-		if _, _, workers, _ := s.genericPool(r, &r.frames[0]); st.busy < workers {
+		if _, _, workers, _ := s.genericPool(r.mono, &r.frames[0]); st.busy < workers {
 			s.svcStart(m)
 		} else {
 			st.q.push(s.reqs, m)

@@ -201,7 +201,7 @@ type frame struct {
 const maxDepth = 4
 
 // genericPool returns the instances a generic frame runs on and their sizes.
-func (s *Shop) genericPool(r *request, f *frame) (sts []station, replicas, workers, queue int) {
+func (s *Shop) genericPool(mono bool, f *frame) (sts []station, replicas, workers, queue int) {
 	switch {
 	case f.svc == nWorker:
 		workers = 1
@@ -209,7 +209,7 @@ func (s *Shop) genericPool(r *request, f *frame) (sts []station, replicas, worke
 			workers = 0
 		}
 		return s.consumers, s.cfg.Queue.Consumers, workers, s.cfg.Queue.Prefetch - 1
-	case r.mono:
+	case mono:
 		m := s.cfg.Monolith
 		return s.mono, m.Replicas, m.Workers, m.Queue
 	}
@@ -231,7 +231,7 @@ func (s *Shop) enter(i int32) {
 func (s *Shop) svcArrive(i int32) {
 	r := &s.reqs[i]
 	f := &r.frames[r.depth-1]
-	sts, replicas, workers, queueCap := s.genericPool(r, f)
+	sts, replicas, workers, queueCap := s.genericPool(r.mono, f)
 	rep := s.pick(sts, replicas, &s.rrs[r.place(f.svc)])
 	f.replica, f.at = int16(rep), s.eng.now
 	if rep == 0 && (s.cfg.Faults.Service.of(f.svc).Down || (r.mono && s.monoDown())) {
@@ -277,7 +277,7 @@ func (s *Shop) svcStart(i int32) {
 	r := &s.reqs[i]
 	f := &r.frames[r.depth-1]
 	if !f.inproc {
-		sts, _, _, _ := s.genericPool(r, f)
+		sts, _, _, _ := s.genericPool(r.mono, f)
 		st := &sts[f.replica]
 		st.busy++
 		st.admitted(s.eng.now - f.at)
@@ -395,7 +395,7 @@ func (s *Shop) svcFinish(i int32) {
 	}
 	svc, rep, mono, inproc := f.svc, int(f.replica), r.mono, f.inproc
 	if !inproc {
-		sts, _, _, _ := s.genericPool(r, f)
+		sts, _, _, _ := s.genericPool(r.mono, f)
 		st := &sts[rep]
 		st.advance(s.eng.now)
 		st.busy--
@@ -462,9 +462,7 @@ func (s *Shop) drainPool(n node, mono bool, rep int) {
 		s.drainMono(rep)
 		return
 	}
-	probe := request{mono: mono}
-	f := &frame{svc: n, replica: int16(rep)}
-	sts, _, workers, _ := s.genericPool(&probe, f)
+	sts, _, workers, _ := s.genericPool(mono, &frame{svc: n, replica: int16(rep)})
 	st := &sts[rep]
 	for st.busy < workers && st.q.n > 0 {
 		s.svcStart(st.q.pop(s.reqs))

@@ -68,7 +68,6 @@ type request struct {
 	viaCDN     bool  // an image request the CDN edge sent on: the edge keeps the answer
 	depth      int8  // frames in use: 0 on the product path
 	deliveries int8  // a queue message's deliveries so far
-	hedged     bool  // a product try with a hedge timer set or sent
 	twin       int32 // the other try of a hedged pair, or -1
 	sentAt     float64
 	qdist      dist // the current query's time, for a generic service
@@ -597,7 +596,6 @@ func (s *Shop) send(i int32) {
 	} else if browse {
 		s.eng.schedule(s.eng.now+s.hop(), evAtProduct, i, 0)
 		if s.cfg.Hedging.Enabled && r.twin < 0 {
-			r.hedged = true
 			s.eng.schedule(s.eng.now+s.cfg.Hedging.DelayMs/1000, evHedge, i, timerTag(r))
 		}
 	} else {
