@@ -53,7 +53,9 @@ async function longWindow(api: Api, panels: Record<string, string>, m: Model, st
   const series: Partial<Record<SeriesName, Array<[number, Value]>>> = {};
   await Promise.all(
     SERIES.map(async (name) => {
-      const q = panels[name];
+      // The live panels rate over 10 s; at a longer step every sample
+      // should count, so the window grows to the step.
+      const q = panels[name]?.replaceAll('[10s]', `[${Math.max(10, step)}s]`);
       if (!q) return;
       const result = await api.queryRange(q, start, end, step);
       series[name] = (result[0]?.values ?? []).map(([t, v]) => [t, Number.isFinite(Number(v)) ? Number(v) : null]);
