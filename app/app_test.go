@@ -151,21 +151,12 @@ func TestRestartKeepsHistory(t *testing.T) {
 
 func put(t *testing.T, u, body, token string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, u, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	code, b := call(t, http.MethodPut, u, body, token)
 	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("PUT %s: decode: %v", u, err)
 	}
-	return resp.StatusCode, out
+	return code, out
 }
 
 func TestDemoConfigRecordsAnnotation(t *testing.T) {

@@ -15,21 +15,12 @@ import (
 
 func send(t *testing.T, method, u, body, token string) (int, promResponse) {
 	t.Helper()
-	req, _ := http.NewRequest(method, u, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	code, b := call(t, method, u, body, token)
 	var out promResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("%s %s: decode: %v", method, u, err)
 	}
-	return resp.StatusCode, out
+	return code, out
 }
 
 func listTargets(t *testing.T, base string) []targetJSON {
