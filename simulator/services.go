@@ -565,11 +565,10 @@ func (s *Shop) hedge(i int32, tag uint32) {
 	if r.abandoned || timerTag(r) != tag || r.twin >= 0 || !s.cfg.Hedging.Enabled {
 		return // answered, retried, or hedged already
 	}
-	j := s.alloc()
-	r = &s.reqs[i] // alloc may have grown the slab
-	nr := &s.reqs[j]
-	nr.start, nr.product, nr.journey, nr.attempt, nr.user = r.start, r.product, r.journey, r.attempt-1, r.user
-	nr.twin, r.twin = i, j
+	j := s.newTry(i)
+	r = &s.reqs[i]      // newTry may have grown the slab
+	s.reqs[j].attempt-- // a parallel try, not the next one: send counts it again
+	s.reqs[j].twin, r.twin = i, j
 	s.m.hedges.Inc()
 	s.send(j)
 }

@@ -634,10 +634,8 @@ func (s *Shop) timeout(i int32, tag uint32) {
 		return
 	}
 	if int(r.attempt) < s.cfg.Retries.MaxAttempts {
-		j := s.alloc()
-		r = &s.reqs[i] // alloc may have grown the slab
-		nr := &s.reqs[j]
-		nr.start, nr.product, nr.attempt, nr.journey, nr.viaCDN, nr.user, nr.twin = r.start, r.product, r.attempt, r.journey, r.viaCDN, r.user, -1
+		j := s.newTry(i)
+		r = &s.reqs[i] // newTry may have grown the slab
 		s.retry(j)
 	} else {
 		s.m.gateway(r.journey, 504).Inc()
@@ -647,6 +645,16 @@ func (s *Shop) timeout(i int32, tag uint32) {
 	if lost {
 		s.release(i) // no answer will come to release it
 	}
+}
+
+// newTry gives the user's request behind try i a fresh slot for another try
+// (a retry, a hedge): the same intended start, product, route and user, and
+// the tries made so far; the caller sends it.
+func (s *Shop) newTry(i int32) int32 {
+	j := s.alloc()
+	r, nr := &s.reqs[i], &s.reqs[j] // after alloc, which may grow the slab
+	nr.start, nr.product, nr.attempt, nr.journey, nr.viaCDN, nr.user, nr.twin = r.start, r.product, r.attempt, r.journey, r.viaCDN, r.user, -1
+	return j
 }
 
 // recordTry tells the circuit breaker how a try that went through ended.
