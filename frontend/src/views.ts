@@ -24,13 +24,34 @@ export function serviceQueries(s: string): Record<'rate' | 'latency' | 'util' | 
   };
 }
 
+/** Poller runs a refresh at once and every 5 s while its view is shown. */
+class Poller {
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly refresh: () => Promise<void>) {}
+
+  get running(): boolean {
+    return this.timer !== null;
+  }
+
+  show(visible: boolean): void {
+    if (visible && !this.timer) {
+      void this.refresh();
+      this.timer = setInterval(() => void this.refresh(), 5000);
+    } else if (!visible && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
 /** ServiceView shows one service's charts, refreshed while visible. */
 export class ServiceView {
   private readonly rate: RangeChart;
   private readonly latency: RangeChart;
   private readonly util: RangeChart;
   private readonly queue: RangeChart;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly poller = new Poller(() => this.refresh());
 
   constructor(
     private readonly api: Api,
@@ -61,18 +82,12 @@ export class ServiceView {
       }),
     );
     this.select.value = want.includes(chosen) ? chosen : (want[0] ?? '');
-    if (this.timer) void this.refresh(); // the first services arrived while the view is open
+    if (this.poller.running) void this.refresh(); // the first services arrived while the view is open
   }
 
   /** show starts or stops the refreshes. */
   show(visible: boolean): void {
-    if (visible && !this.timer) {
-      void this.refresh();
-      this.timer = setInterval(() => void this.refresh(), 5000);
-    } else if (!visible && this.timer) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
+    this.poller.show(visible);
   }
 
   async refresh(): Promise<void> {
@@ -110,7 +125,7 @@ export class ServiceView {
 /** TargetsView lists the scrape targets and runs the PromQL box. */
 export class TargetsView {
   private readonly chart: RangeChart;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly poller = new Poller(() => this.refresh());
   private ran = false;
 
   constructor(
@@ -129,14 +144,8 @@ export class TargetsView {
   }
 
   show(visible: boolean): void {
-    if (visible && !this.timer) {
-      void this.refresh();
-      if (!this.ran) void this.run(); // the example query, so the chart is not empty at first
-      this.timer = setInterval(() => void this.refresh(), 5000);
-    } else if (!visible && this.timer) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
+    if (visible && !this.poller.running && !this.ran) void this.run(); // the example query, so the chart is not empty at first
+    this.poller.show(visible);
   }
 
   async refresh(): Promise<void> {
