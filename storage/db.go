@@ -123,6 +123,7 @@ const (
 // chunks or rollup bucket.
 type storedChunk struct {
 	minT  int64
+	enc   byte // raw chunks only: their encoding
 	value []byte
 }
 
@@ -286,7 +287,7 @@ func (db *DB) loadTiers(tx *bolt.Tx, s *memSeries) error {
 	for key, v := seekOverlapping(c, lastHour+1); key != nil; key, v = c.Next() {
 		var err error
 		if s.mode == modeSparse {
-			pts, err = rawMinutePoints(getTime(key), v, pts[:0])
+			pts, err = rawMinutePoints(key, v, pts[:0])
 		} else {
 			pts, err = pointsOf(getTime(key), v, pts[:0])
 		}
@@ -307,16 +308,12 @@ func (db *DB) loadTiers(tx *bolt.Tx, s *memSeries) error {
 }
 
 // rawMinutePoints rolls a stored raw chunk up by minute.
-func rawMinutePoints(minT int64, v []byte, dst []point) ([]point, error) {
-	ref, err := parseChunkValue(minT, v)
+func rawMinutePoints(k, v []byte, dst []point) ([]point, error) {
+	ref, err := parseChunk(k, v)
 	if err != nil {
 		return dst, err
 	}
-	x, err := reopenXORChunk(ref.data)
-	if err != nil {
-		return dst, err
-	}
-	return minutePoints(&x, dst, true), nil
+	return minutePoints(ref.iterator(nil), dst, true), nil
 }
 
 // seriesBucket is series id's bucket of chunks (keyed by their first
@@ -439,14 +436,14 @@ func (db *DB) appendSample(s *memSeries, t int64, v float64) bool {
 // complete.
 func (s *memSeries) cut() {
 	h := s.head
-	s.closed = append(s.closed, storedChunk{h.minT, appendChunkValue(nil, chunkRef{h.minT, h.maxT, h.c.Bytes()})})
+	s.closed = append(s.closed, closedChunk(&h))
 	if s.mode == modeUndecided {
 		s.mode = modeSparse
 		if int64(h.n-1)*denseInterval >= h.maxT-h.minT {
 			s.mode = modeDense
 		}
 	}
-	for _, p := range minutePoints(&h, nil, true) {
+	for _, p := range minutePoints(h.iterator(), nil, true) {
 		if s.mode == modeDense {
 			s.addPoint(tierMinute, p)
 		} else {
@@ -459,12 +456,8 @@ func (s *memSeries) cut() {
 // minutePoints rolls a raw chunk up by minute. With complete, every minute
 // is labelled at its end; otherwise the last one, still in progress, at its
 // last sample.
-func minutePoints(x *xorChunk, dst []point, complete bool) []point {
-	if x.c == nil {
-		return dst
-	}
+func minutePoints(it chunkenc.Iterator, dst []point, complete bool) []point {
 	res := tierRes[tierMinute]
-	it := x.c.Iterator(nil)
 	cur, has := newPoint(), false
 	for it.Next() == chunkenc.ValFloat {
 		t, v := it.At()
@@ -490,7 +483,7 @@ func minutePoints(x *xorChunk, dst []point, complete bool) []point {
 func (s *memSeries) addPoint(k int, p point) {
 	ts := &s.tiers[k]
 	if ts.open != nil && ts.open.n() >= tierChunkPoints {
-		ts.closed = append(ts.closed, storedChunk{ts.open.minT(), ts.open.value()})
+		ts.closed = append(ts.closed, storedChunk{minT: ts.open.minT(), value: ts.open.value()})
 		ts.open = nil
 	}
 	if ts.open == nil {
@@ -577,7 +570,7 @@ func (db *DB) collect() ([]seriesWrite, uint64) {
 			}
 			w.tiers[k] = tierWrite{dirty: true, closed: ts.closed}
 			if ts.open != nil {
-				w.tiers[k].open = storedChunk{ts.open.minT(), ts.open.value()}
+				w.tiers[k].open = storedChunk{minT: ts.open.minT(), value: ts.open.value()}
 			}
 			ts.dirty = false
 		}
@@ -601,10 +594,11 @@ func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) error {
 		}
 	}
 	// bbolt keeps key slices until the transaction ends: one arena.
-	keys := make([]byte, 0, 16*len(ws)*2)
-	key := func(t int64) []byte {
-		keys = binary.BigEndian.AppendUint64(keys, uint64(t)^(1<<63))
-		return keys[len(keys)-8:]
+	keys := make([]byte, 0, 18*len(ws)*2)
+	key := func(c storedChunk) []byte {
+		n := len(keys)
+		keys = chunkKey(keys, c.minT, c.enc)
+		return keys[n:]
 	}
 	for i := range ws {
 		w := &ws[i]
@@ -632,7 +626,7 @@ func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) error {
 
 // putChunks puts chunks (skipping empty ones) into series idb's bucket in
 // parent, creating it if need be.
-func putChunks(parent *bolt.Bucket, idb []byte, cs []storedChunk, key func(int64) []byte) error {
+func putChunks(parent *bolt.Bucket, idb []byte, cs []storedChunk, key func(storedChunk) []byte) error {
 	var b *bolt.Bucket
 	for _, c := range cs {
 		if c.value == nil {
@@ -647,7 +641,7 @@ func putChunks(parent *bolt.Bucket, idb []byte, cs []storedChunk, key func(int64
 			// bbolt's default half-full split would leave pages half empty.
 			b.FillPercent = 0.95
 		}
-		if err := b.Put(key(c.minT), c.value); err != nil {
+		if err := b.Put(key(c), c.value); err != nil {
 			return fmt.Errorf("at %d: %w", c.minT, err)
 		}
 	}

@@ -1,9 +1,13 @@
 // Package storage keeps archscope's history in one bbolt file and serves it to
 // the PromQL engine.
 //
-// Samples live in Prometheus' Gorilla/XOR chunks (tsdb/chunkenc), about 120
-// samples each, cut at a minute boundary so that a closed chunk holds whole
-// minutes. The file's buckets:
+// Samples live in chunks of about 120 samples, cut at a minute boundary so
+// that a closed chunk holds whole minutes. The open head chunk is
+// Prometheus' Gorilla/XOR chunk (tsdb/chunkenc); when it is cut, a chunk
+// whose values are all integers at some power of ten (counters, bucket
+// counts, item gauges, hundredths) is stored as those integers' deltas or
+// deltas of deltas if that is smaller (intchunk.go), and as XOR otherwise.
+// The file's buckets:
 //
 //   - "series": canonical label bytes (name 0xff value 0xff …, in label
 //     order; 0xff never occurs in UTF-8) → series id (8 bytes, big endian).
@@ -11,7 +15,8 @@
 //     → ascending ids) that answers matchers without touching disk.
 //   - "chunks": a nested bucket per series id; keys are chunk start times
 //     (8 bytes, big endian, sign bit flipped so negative times sort first),
-//     values uvarint(end − start) then the XOR bytes. A bucket per series
+//     then for a chunk not in XOR its encoding (one byte); values
+//     uvarint(end − start) then the chunk's bytes. A bucket per series
 //     keeps each series' chunks appended at its right edge, so pages fill.
 //   - "head": series id → the newest sample's time and value, whether the
 //     series has a minute tier, and the open head chunk's bytes.

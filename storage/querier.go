@@ -167,14 +167,14 @@ func (s *memSeries) snapshot(tier, field int, mint, maxt int64) memSnap {
 	if tier == rawTier {
 		for _, c := range s.closed {
 			m.memMinT = min(m.memMinT, c.minT)
-			if ref, err := parseChunkValue(c.minT, c.value); err == nil && overlaps(ref.minT, ref.maxT) {
+			if ref, err := parseChunk(chunkKey(nil, c.minT, c.enc), c.value); err == nil && overlaps(ref.minT, ref.maxT) {
 				m.chunks = append(m.chunks, ref)
 			}
 		}
 		if s.head.n > 0 {
 			m.memMinT = min(m.memMinT, s.head.minT)
 			if overlaps(s.head.minT, s.head.maxT) {
-				m.chunks = append(m.chunks, chunkRef{s.head.minT, s.head.maxT, s.head.bytes()})
+				m.chunks = append(m.chunks, chunkRef{minT: s.head.minT, maxT: s.head.maxT, data: s.head.bytes()})
 			}
 		}
 		return m
@@ -202,7 +202,7 @@ func (s *memSeries) snapshot(tier, field int, mint, maxt int64) memSnap {
 // minutes of the head chunk, and for hours the accumulator folded with them.
 // The last point is still in progress and carries its last sample's time.
 func (s *memSeries) tierTail(k int) []point {
-	mins := minutePoints(&s.head, nil, false)
+	mins := minutePoints(s.head.iterator(), nil, false)
 	if k == tierMinute {
 		return mins
 	}
@@ -239,7 +239,7 @@ func appendTierChunk(chunks []chunkRef, tail floatSamples, minT int64, v []byte,
 		if copyData {
 			data = append([]byte(nil), data...)
 		}
-		return append(chunks, chunkRef{minT, maxT, data}), tail
+		return append(chunks, chunkRef{minT: minT, maxT: maxT, data: data}), tail
 	}
 	sum, err1 := chunkenc.FromData(chunkenc.EncXOR, fields[fieldSum])
 	count, err2 := chunkenc.FromData(chunkenc.EncXOR, fields[fieldCount])
@@ -313,7 +313,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 						chunks, tail = appendTierChunk(chunks, tail, minT, v, field, overlaps, true)
 						continue
 					}
-					ref, err := parseChunkValue(minT, v)
+					ref, err := parseChunk(k, v)
 					if err != nil {
 						return fmt.Errorf("series %s: %w", s.lset, err)
 					}

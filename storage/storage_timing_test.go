@@ -153,6 +153,8 @@ func BenchmarkQueryRange(b *testing.B) {
 		range_ time.Duration
 	}{
 		{"1h-raw", `sum by (svc) (rate(req_total[1m]))`, time.Hour, 15 * time.Second, rawTier, time.Minute},
+		// The dashboard's own shape for an hour: a 6 s step, rate over 10 s.
+		{"1h-raw-ui", `sum by (svc) (rate(req_total[10s]))`, time.Hour, 6 * time.Second, rawTier, 10 * time.Second},
 		{"24h-rollup", `sum by (svc) (rate(req_total[10m]))`, 24 * time.Hour, time.Minute, tierMinute, 10 * time.Minute},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
