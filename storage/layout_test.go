@@ -184,3 +184,159 @@ func TestFlushIsDurable(t *testing.T) {
 	}
 	t.Error("a series appended after the flush reached the file")
 }
+
+// nestSlices turns a file written in slices back into the second layout: a
+// nested bucket per series and kind keyed by chunk key, each tier's open
+// chunk as its last key, no open records, slices or directories.
+func nestSlices(t *testing.T, path string) {
+	t.Helper()
+	b, err := bolt.Open(path, 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	err = b.Update(func(tx *bolt.Tx) error {
+		var nested [numKinds]*bolt.Bucket
+		for k := range numKinds {
+			nested[k], _ = tx.CreateBucket(nestedBuckets[k])
+			err := tx.Bucket(sliceBuckets[k]).ForEach(func(_, sv []byte) error {
+				return readSlice(sv, func(id uint64, minT int64, enc byte, v []byte) error {
+					nb, err := nested[k].CreateBucketIfNotExists(binary.BigEndian.AppendUint64(nil, id))
+					if err != nil {
+						return err
+					}
+					return nb.Put(chunkKey(nil, minT, enc), bytes.Clone(v))
+				})
+			})
+			if err != nil {
+				return err
+			}
+		}
+		err := tx.Bucket(bucketOpen).ForEach(func(k, v []byte) error {
+			if v[0]&openAcc != 0 {
+				v = append([]byte{v[0]}, v[49:]...) // the second layout refolds it
+			}
+			if v[0]&openChunk == 0 {
+				return nil
+			}
+			nb, err := nested[kindOf(int(k[8]))].CreateBucketIfNotExists(bytes.Clone(k[:8]))
+			if err != nil {
+				return err
+			}
+			return nb.Put(bytes.Clone(v[1:9]), bytes.Clone(v[9:]))
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range append(append([][]byte{bucketOpen}, sliceBuckets[:]...), dirBuckets[:]...) {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOpenUnnestsTheSecondLayout: a file with a bucket per series opens
+// with the same samples, rollups and hour accumulators as the file in
+// slices it was made from, and goes on taking samples.
+func TestOpenUnnestsTheSecondLayout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	db := open(t, path)
+	start := int64(1_700_000_000_000)
+	for s := range 3 * 3600 {
+		var batch []Sample
+		for i := range 4 {
+			batch = append(batch, Sample{lbl("__name__", "dense", "i", strconv.Itoa(i)), start + int64(s)*1000, float64(s * i)})
+			if s%15 == 0 { // sparse: no minute tier
+				batch = append(batch, Sample{lbl("__name__", "sparse", "i", strconv.Itoa(i)), start + int64(s)*1000, float64(s) / 3})
+			}
+		}
+		if err := db.Append(batch); err != nil {
+			t.Fatal(err)
+		}
+		if s%300 == 0 {
+			if err := db.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	hints := []*promstorage.SelectHints{
+		nil,
+		{Start: start, End: start + 3*3600_000, Step: 60_000, Range: 600_000, Func: "rate"},
+		{Start: start, End: start + 3*3600_000, Step: 3600_000, Range: 12 * 3600_000, Func: "max_over_time"},
+	}
+	read := func(db *DB) []map[string][]floatSample {
+		var out []map[string][]floatSample
+		for _, h := range hints {
+			m := map[string][]floatSample{}
+			for _, name := range []string{"dense", "sparse"} {
+				for i := range 4 {
+					l := lbl("__name__", name, "i", strconv.Itoa(i))
+					hh := h
+					if hh == nil {
+						hh = &promstorage.SelectHints{Start: math.MinInt64, End: math.MaxInt64}
+					}
+					m[l.String()] = selectPoints(t, db, hh, labels.MustNewMatcher(labels.MatchEqual, "__name__", name), labels.MustNewMatcher(labels.MatchEqual, "i", strconv.Itoa(i)))
+				}
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	want := read(db)
+	accs := map[uint64]point{}
+	for id, s := range db.series {
+		accs[id] = s.hourAcc
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nestSlices(t, path)
+
+	db = open(t, path)
+	got := read(db)
+	for i := range want {
+		for name, w := range want[i] {
+			g := got[i][name]
+			if len(g) != len(w) || len(w) == 0 {
+				t.Fatalf("hints %v, %s: %d points after unnesting, want %d (> 0)", hints[i], name, len(g), len(w))
+			}
+			for j := range w {
+				if g[j].t != w[j].t || math.Float64bits(g[j].f) != math.Float64bits(w[j].f) {
+					t.Fatalf("hints %v, %s[%d] = %v, want %v", hints[i], name, j, g[j], w[j])
+				}
+			}
+		}
+	}
+	for id, s := range db.series {
+		if s.hourAcc != accs[id] {
+			t.Errorf("%s: hour accumulator %+v after unnesting, want %+v", s.lset, s.hourAcc, accs[id])
+		}
+	}
+	if err := db.Append([]Sample{{lbl("__name__", "dense", "i", "0"), start + 3*3600_000, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, path)
+	defer db.Close()
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		for _, name := range nestedBuckets {
+			if tx.Bucket(name) != nil {
+				t.Errorf("bucket %s is still there", name)
+			}
+		}
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

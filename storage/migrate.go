@@ -40,6 +40,8 @@ func (db *DB) migrate() error {
 	moved := 0
 	for len(ids) > 0 {
 		var ws []seriesWrite
+		var infos [numKinds]sliceInfo
+		var made [numKinds]bool
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
 			old := tx.Bucket(bucketOldSamples)
 			n := 0
@@ -68,9 +70,11 @@ func (db *DB) migrate() error {
 			var nextID uint64
 			ws, nextID = db.collect()
 			moved += n
-			return writeSeries(tx, ws, nextID)
+			var err error
+			infos, made, err = writeSeries(tx, ws, nextID)
+			return err
 		})
-		db.committed(ws, err)
+		db.committed(ws, infos, made, err)
 		if err != nil {
 			return err
 		}

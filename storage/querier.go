@@ -274,6 +274,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 		slices.SortFunc(refs, func(a, b *memSeries) int { return labels.Compare(a.lset, b.lset) })
 	}
 	snaps := make([]memSnap, len(refs))
+	var dirs [numKinds][]sliceInfo
 	q.db.mu.RLock()
 	for i, s := range refs {
 		t := tier
@@ -282,63 +283,82 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 		}
 		snaps[i] = s.snapshot(t, field, mint, maxt)
 	}
+	// Slices only grow at the end and retention replaces the slice, so
+	// the snapshot's headers stay as they are.
+	dirs = q.db.dirs
 	q.db.mu.RUnlock()
 
-	out := make([]promstorage.Series, 0, len(refs))
+	chunks := make([][]chunkRef, len(refs))
+	tails := make([]floatSamples, len(refs))
+	overlaps := func(lo, hi int64) bool { return lo <= maxt && hi >= mint }
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		for i, s := range refs {
-			tier := snaps[i].tier
-			parent := tx.Bucket(bucketChunks)
-			if tier != rawTier {
-				parent = tx.Bucket(tierBuckets[tier])
+		for kind := range numKinds {
+			want := map[uint64]int{}
+			for i := range refs {
+				if kindOf(snaps[i].tier) == kind {
+					want[refs[i].id] = i
+				}
 			}
-			if err := ctx.Err(); err != nil {
-				return err
+			if len(want) == 0 {
+				continue
 			}
-			if hints != nil && hints.Limit > 0 && len(out) == hints.Limit {
-				break
-			}
-			snap := &snaps[i]
-			var chunks []chunkRef
-			var tail floatSamples
-			overlaps := func(lo, hi int64) bool { return lo <= maxt && hi >= mint }
-			if b := seriesBucket(parent, s.id); b != nil {
-				c := b.Cursor()
-				for k, v := seekOverlapping(c, mint); k != nil; k, v = c.Next() {
-					minT := getTime(k)
-					if minT > maxt || minT >= snap.memMinT {
-						break
+			b := tx.Bucket(sliceBuckets[kind])
+			for _, si := range dirs[kind] {
+				if !overlaps(si.minT, si.maxT) {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				v := b.Get(seqKey(si.seq))
+				if v == nil {
+					continue // deleted by retention since
+				}
+				err := readSlice(v, func(id uint64, minT int64, enc byte, value []byte) error {
+					i, ok := want[id]
+					if !ok || minT > maxt || minT >= snaps[i].memMinT {
+						return nil
 					}
-					if tier != rawTier {
-						chunks, tail = appendTierChunk(chunks, tail, minT, v, field, overlaps, true)
-						continue
+					if kind != kindRaw {
+						chunks[i], tails[i] = appendTierChunk(chunks[i], tails[i], minT, value, field, overlaps, true)
+						return nil
 					}
-					ref, err := parseChunk(k, v)
+					ref, err := parseChunk(chunkKey(nil, minT, enc), value)
 					if err != nil {
-						return fmt.Errorf("series %s: %w", s.lset, err)
+						return fmt.Errorf("series %s: %w", refs[i].lset, err)
 					}
 					if overlaps(ref.minT, ref.maxT) {
 						ref.data = append([]byte(nil), ref.data...) // out of bbolt's memory map
-						chunks = append(chunks, ref)
+						chunks[i] = append(chunks[i], ref)
 					}
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("%s slice %d: %w", sliceBuckets[kind], si.seq, err)
 				}
 			}
-			chunks = append(chunks, snap.chunks...)
-			tail = append(tail, snap.tail...)
-			if ok, err := hasSamples(mint, maxt, chunks, tail); err != nil {
-				return fmt.Errorf("series %s: %w", s.lset, err)
-			} else if !ok {
-				continue
-			}
-			if labelsOnly {
-				chunks, tail = nil, nil
-			}
-			out = append(out, newSeries(s.lset, mint, maxt, chunks, tail))
 		}
 		return nil
 	})
 	if err != nil {
 		return promstorage.ErrSeriesSet(fmt.Errorf("select %v in [%d, %d]: %w", ms, mint, maxt, err))
+	}
+	out := make([]promstorage.Series, 0, len(refs))
+	for i, s := range refs {
+		if hints != nil && hints.Limit > 0 && len(out) == hints.Limit {
+			break
+		}
+		cs := append(chunks[i], snaps[i].chunks...)
+		tail := append(tails[i], snaps[i].tail...)
+		if ok, err := hasSamples(mint, maxt, cs, tail); err != nil {
+			return promstorage.ErrSeriesSet(fmt.Errorf("select %v: series %s: %w", ms, s.lset, err))
+		} else if !ok {
+			continue
+		}
+		if labelsOnly {
+			cs, tail = nil, nil
+		}
+		out = append(out, newSeries(s.lset, mint, maxt, cs, tail))
 	}
 	return &seriesSet{series: out, i: -1}
 }

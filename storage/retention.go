@@ -92,73 +92,56 @@ func (db *DB) dataSize() (int64, error) {
 // timeSpan is the oldest chunk start and the newest sample over all series.
 func (db *DB) timeSpan() (oldest, newest int64) {
 	oldest, newest = math.MaxInt64, math.MinInt64
-	ids := db.ids()
-	_ = db.bolt.View(func(tx *bolt.Tx) error {
-		parent := tx.Bucket(bucketChunks)
-		for _, id := range ids {
-			if b := seriesBucket(parent, id); b != nil {
-				if k, _ := b.Cursor().First(); k != nil {
-					oldest = min(oldest, getTime(k))
-				}
-			}
-		}
-		return nil
-	})
 	db.mu.RLock()
+	defer db.mu.RUnlock()
+	for _, si := range db.dirs[kindRaw] {
+		oldest = min(oldest, si.minT)
+	}
 	for _, s := range db.series {
 		newest = max(newest, s.maxT)
 	}
-	db.mu.RUnlock()
 	return oldest, newest
 }
 
-func (db *DB) ids() []uint64 {
-	db.mu.RLock()
-	ids := make([]uint64, 0, len(db.series))
-	for id := range db.series {
-		ids = append(ids, id)
-	}
-	db.mu.RUnlock()
-	slices.Sort(ids)
-	return ids
-}
-
 // deleteBefore deletes the raw and rollup chunks that end before cutoff, in
-// short transactions. Every series' chunks are ordered by time, so each
-// series costs one seek plus its deletions.
+// short transactions: whole slices whose chunks all end before it, and
+// slices holding some such chunks rewritten without them. A slice holds one
+// flush's chunks, so there are few of the latter.
 func (db *DB) deleteBefore(ctx context.Context, cutoff int64) error {
-	ids := db.ids()
-	for _, bucket := range [][]byte{bucketChunks, tierBuckets[tierMinute], tierBuckets[tierHour]} {
-		for i := 0; i < len(ids); {
+	for k := range numKinds {
+		db.mu.RLock()
+		var doomed []sliceInfo
+		for _, si := range db.dirs[k] {
+			if si.firstEnd < cutoff {
+				doomed = append(doomed, si)
+			}
+		}
+		db.mu.RUnlock()
+		for len(doomed) > 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			batch := doomed[:min(len(doomed), retentionTxKeys)]
+			doomed = doomed[len(batch):]
+			kept := map[uint64]sliceInfo{} // rewritten slices' new entries
 			err := db.bolt.Update(func(tx *bolt.Tx) error {
-				parent := tx.Bucket(bucket)
-				deleted := 0
-				for ; i < len(ids) && deleted < retentionTxKeys; i++ {
-					b := seriesBucket(parent, ids[i])
-					if b == nil {
-						continue
-					}
-					var doomed [][]byte
-					c := b.Cursor()
-					for k, v := c.First(); k != nil && len(doomed) < retentionTxKeys; k, v = c.Next() {
-						span, n := binary.Uvarint(v)
-						if n <= 0 || getTime(k)+int64(span) >= cutoff {
-							break
-						}
-						doomed = append(doomed, slices.Clone(k))
-					}
-					// Deleting under a cursor skips keys in bbolt; delete by key.
-					for _, k := range doomed {
-						if err := b.Delete(k); err != nil {
+				clear(kept)
+				for _, si := range batch {
+					if si.maxT >= cutoff {
+						info, ok, err := trimSlice(tx, k, si.seq, cutoff)
+						if err != nil {
 							return err
 						}
+						if ok {
+							kept[si.seq] = info
+							continue
+						}
 					}
-					deleted += len(doomed)
-					if len(doomed) == retentionTxKeys {
-						break // this series again in the next transaction
+					if err := tx.Bucket(sliceBuckets[k]).Delete(seqKey(si.seq)); err != nil {
+						return err
+					}
+					if err := tx.Bucket(dirBuckets[k]).Delete(seqKey(si.seq)); err != nil {
+						return err
 					}
 				}
 				return nil
@@ -166,9 +149,46 @@ func (db *DB) deleteBefore(ctx context.Context, cutoff int64) error {
 			if err != nil {
 				return fmt.Errorf("retention before %d: %w", cutoff, err)
 			}
+			// A new array: a query may be reading the old one.
+			db.mu.Lock()
+			gone := map[uint64]bool{}
+			for _, si := range batch {
+				gone[si.seq] = true
+			}
+			dir := make([]sliceInfo, 0, len(db.dirs[k]))
+			for _, si := range db.dirs[k] {
+				if info, ok := kept[si.seq]; ok {
+					dir = append(dir, info)
+				} else if !gone[si.seq] {
+					dir = append(dir, si)
+				}
+			}
+			db.dirs[k] = dir
+			db.mu.Unlock()
 		}
 	}
 	return nil
+}
+
+// trimSlice rewrites slice seq of kind k without its chunks that end before
+// cutoff; ok is false if none is left (the caller deletes it).
+func trimSlice(tx *bolt.Tx, k int, seq uint64, cutoff int64) (sliceInfo, bool, error) {
+	v := tx.Bucket(sliceBuckets[k]).Get(seqKey(seq))
+	if v == nil {
+		return sliceInfo{}, false, nil
+	}
+	var es []sliceEntry
+	err := readSlice(v, func(id uint64, minT int64, enc byte, value []byte) error {
+		if span, n := binary.Uvarint(value); n > 0 && minT+int64(span) >= cutoff {
+			es = append(es, sliceEntry{id, storedChunk{minT: minT, enc: enc, value: bytes.Clone(value)}})
+		}
+		return nil
+	})
+	if err != nil || len(es) == 0 {
+		return sliceInfo{}, false, err
+	}
+	info, err := writeSlice(tx, k, seq, es)
+	return info, err == nil, err
 }
 
 // pruneSeries forgets series whose newest sample is older than cutoff and
@@ -220,11 +240,8 @@ func (db *DB) pruneSeries(cutoff int64) error {
 				if err := tx.Bucket(bucketHead).Delete(idb); err != nil {
 					return err
 				}
-				for _, bucket := range [][]byte{bucketChunks, tierBuckets[tierMinute], tierBuckets[tierHour]} {
-					if seriesBucket(tx.Bucket(bucket), s.id) == nil {
-						continue
-					}
-					if err := tx.Bucket(bucket).DeleteBucket(idb); err != nil {
+				for k := range numTiers {
+					if err := tx.Bucket(bucketOpen).Delete(openKey(s.id, k)); err != nil {
 						return err
 					}
 				}

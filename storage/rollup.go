@@ -22,9 +22,8 @@ const (
 )
 
 var (
-	tierBuckets = [numTiers][]byte{[]byte("rollup_1m"), []byte("rollup_1h")}
-	tierRes     = [numTiers]int64{60_000, 3_600_000}
-	tierNames   = [numTiers]string{"1m", "1h"}
+	tierRes   = [numTiers]int64{60_000, 3_600_000}
+	tierNames = [numTiers]string{"1m", "1h"}
 )
 
 // tierChunkPoints is how many points a tier chunk holds before it is

@@ -393,12 +393,10 @@ func BenchmarkBytesPerSample(b *testing.B) {
 				}
 				var content int
 				err = db.bolt.View(func(tx *bolt.Tx) error {
-					for _, name := range [][]byte{bucketChunks, tierBuckets[tierMinute], tierBuckets[tierHour]} {
-						err := tx.Bucket(name).ForEachBucket(func(id []byte) error {
-							return tx.Bucket(name).Bucket(id).ForEach(func(k, v []byte) error {
-								content += len(k) + len(v)
-								return nil
-							})
+					for _, name := range sliceBuckets {
+						err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+							content += len(k) + len(v)
+							return nil
 						})
 						if err != nil {
 							return err
