@@ -38,8 +38,15 @@ func (a *App) routes() http.Handler {
 	for _, m := range []string{"GET", "POST"} {
 		mux.HandleFunc(m+" /api/v1/series", a.handleSeries)
 		mux.HandleFunc(m+" /api/v1/labels", a.handleLabels)
+		mux.HandleFunc(m+" /api/v1/query_exemplars", a.handleQueryExemplars)
+		mux.HandleFunc(m+" /api/v1/format_query", a.handleFormatQuery)
 	}
 	mux.HandleFunc("GET /api/v1/label/{name}/values", a.handleLabelValues)
+	mux.HandleFunc("GET /api/v1/metadata", a.handleMetadata)
+	mux.HandleFunc("GET /api/v1/targets/metadata", a.handleTargetsMetadata)
+	mux.HandleFunc("GET /api/v1/status/buildinfo", a.handleBuildInfo)
+	mux.HandleFunc("GET /api/v1/rules", a.handleRules)
+	mux.HandleFunc("GET /api/v1/alerts", a.handleAlerts)
 	mux.HandleFunc("GET /api/v1/targets", a.handleTargets)
 	mux.Handle("POST /api/v1/targets", a.authorized(http.HandlerFunc(a.handleAddTarget)))
 	mux.Handle("DELETE /api/v1/targets", a.authorized(http.HandlerFunc(a.handleDeleteTarget)))

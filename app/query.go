@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -226,89 +227,143 @@ func parseDuration(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
 }
 
-// metadataRange reads the optional start/end of the metadata endpoints;
-// Prometheus defaults them to all of time.
-func metadataRange(r *http.Request) (mint, maxt int64, err error) {
-	mint, maxt = math.MinInt64, math.MaxInt64
-	if s := r.FormValue("start"); s != "" {
-		t, err := parseTime(s)
-		if err != nil {
-			return 0, 0, fmt.Errorf("invalid parameter \"start\": %w", err)
-		}
-		mint = t.UnixMilli()
+// The series and label endpoints (Prometheus calls them its metadata
+// API): match[] selectors, an optional start and end (all of time by
+// default) and limit, read from the URL or a form body, with Prometheus'
+// order of checks and messages.
+
+// seriesQuery is a parsed series, labels or label values request.
+type seriesQuery struct {
+	sets       [][]*labels.Matcher // one per match[]
+	mint, maxt int64
+	limit      int // 0: none
+}
+
+// truncatedWarning is Prometheus' warning when limit cut an answer short.
+const truncatedWarning = "results truncated due to limit"
+
+func (a *App) parseSeriesQuery(r *http.Request) (seriesQuery, error) {
+	var q seriesQuery
+	if err := r.ParseForm(); err != nil {
+		return q, fmt.Errorf("error parsing form values: %w", err)
 	}
-	if s := r.FormValue("end"); s != "" {
+	var err error
+	if q.limit, err = limitParam(r); err != nil {
+		return q, err
+	}
+	if q.mint, q.maxt, err = timeRangeParams(r); err != nil {
+		return q, err
+	}
+	q.sets, err = a.matcherSets(r.Form["match[]"])
+	return q, err
+}
+
+// limitParam reads limit: absent or 0 is no limit, as in Prometheus.
+func limitParam(r *http.Request) (int, error) {
+	s := r.FormValue("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid parameter \"limit\": %w", err)
+	}
+	if n < 0 {
+		return 0, errors.New("invalid parameter \"limit\": limit must be non-negative")
+	}
+	return n, nil
+}
+
+// hintLimit asks storage for one more than limit, so that an answer cut
+// short can say so.
+func hintLimit(limit int) int {
+	if limit > 0 && limit < math.MaxInt {
+		return limit + 1
+	}
+	return limit
+}
+
+// timeRangeParams reads the optional start and end; Prometheus defaults
+// them to all of time.
+func timeRangeParams(r *http.Request) (mint, maxt int64, err error) {
+	mint, maxt = math.MinInt64, math.MaxInt64
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"start", &mint}, {"end", &maxt}} {
+		s := r.FormValue(p.name)
+		if s == "" {
+			continue
+		}
 		t, err := parseTime(s)
 		if err != nil {
-			return 0, 0, fmt.Errorf("invalid parameter \"end\": %w", err)
+			return 0, 0, fmt.Errorf("invalid parameter %q: invalid time value for '%s': %w", p.name, p.name, err)
 		}
-		maxt = t.UnixMilli()
+		*p.dst = t.UnixMilli()
 	}
 	return mint, maxt, nil
 }
 
-// matcherSets parses every match[] selector.
-func (a *App) matcherSets(r *http.Request) ([][]*labels.Matcher, error) {
-	var sets [][]*labels.Matcher
-	for _, s := range r.Form["match[]"] {
-		ms, err := a.parser.ParseMetricSelector(s)
-		if err != nil {
-			return nil, fmt.Errorf("invalid parameter \"match[]\": %w", err)
+// matcherSets parses match[] selectors; each must have a matcher that does
+// not match the empty string, or it would select every series.
+func (a *App) matcherSets(selectors []string) ([][]*labels.Matcher, error) {
+	sets, err := a.parser.ParseMetricSelectors(selectors)
+	if err != nil {
+		return nil, fmt.Errorf("invalid parameter \"match[]\": %w", err)
+	}
+	for _, ms := range sets {
+		if !slices.ContainsFunc(ms, func(m *labels.Matcher) bool { return m != nil && !m.Matches("") }) {
+			return nil, errors.New("match[] must contain at least one non-empty matcher")
 		}
-		sets = append(sets, ms)
 	}
 	return sets, nil
 }
 
-// metadataRequest reads the match[] selectors and the start/end of a
-// metadata request and opens a querier over that range.
-func (a *App) metadataRequest(r *http.Request) ([][]*labels.Matcher, promstorage.Querier, error) {
-	if err := r.ParseForm(); err != nil {
-		return nil, nil, err
-	}
-	sets, err := a.matcherSets(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	mint, maxt, err := metadataRange(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	q, err := a.db.Querier(mint, maxt)
-	return sets, q, err
-}
-
-// handleSeries is /api/v1/series: the label sets matching any match[].
+// handleSeries is /api/v1/series: the label sets matching any match[],
+// sorted, each once.
 func (a *App) handleSeries(w http.ResponseWriter, r *http.Request) {
-	sets, q, err := a.metadataRequest(r)
-	if err == nil && len(sets) == 0 {
-		err = errors.New("no match[] parameter provided")
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", "error parsing form values: "+err.Error())
+		return
 	}
+	if len(r.Form["match[]"]) == 0 {
+		writeError(w, http.StatusBadRequest, "bad_data", "no match[] parameter provided")
+		return
+	}
+	sq, err := a.parseSeriesQuery(r)
 	if err != nil {
-		if q != nil {
-			q.Close()
-		}
 		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
 		return
 	}
+	q, err := a.db.Querier(sq.mint, sq.maxt)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
 	defer q.Close()
-	seen := map[string]bool{}
+	// Labels only, and no more than limit+1 per selector: each selector's
+	// first limit+1 (sorted) hold the union's first limit+1.
+	hints := &promstorage.SelectHints{Start: sq.mint, End: sq.maxt, Func: "series", Limit: hintLimit(sq.limit)}
 	out := []labels.Labels{}
-	for _, ms := range sets {
-		ss := q.Select(r.Context(), true, nil, ms...)
+	for _, ms := range sq.sets {
+		ss := q.Select(r.Context(), true, hints, ms...)
 		for ss.Next() {
-			l := ss.At().Labels()
-			if k := l.String(); !seen[k] {
-				seen[k] = true
-				out = append(out, l)
-			}
+			out = append(out, ss.At().Labels())
 		}
 		if err := ss.Err(); err != nil {
 			writeError(w, http.StatusInternalServerError, "internal", err.Error())
 			return
 		}
 	}
-	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: out})
+	if len(sq.sets) > 1 {
+		slices.SortFunc(out, labels.Compare)
+		out = slices.CompactFunc(out, labels.Equal)
+	}
+	var warnings []string
+	if sq.limit > 0 && len(out) > sq.limit {
+		out, warnings = out[:sq.limit], []string{truncatedWarning}
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: out, Warnings: warnings})
 }
 
 // handleLabels is /api/v1/labels: every label name (of series matching match[], if given).
@@ -316,46 +371,98 @@ func (a *App) handleLabels(w http.ResponseWriter, r *http.Request) {
 	a.labelQuery(w, r, "")
 }
 
-// handleLabelValues is /api/v1/label/<name>/values.
+// handleLabelValues is /api/v1/label/<name>/values. A name that is not a
+// legacy label name comes escaped as U__…, as Prometheus and Grafana do it.
 func (a *App) handleLabelValues(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if !model.LabelName(name).IsValid() {
+	if strings.HasPrefix(name, "U__") {
+		name = model.UnescapeName(name, model.ValueEncodingEscaping)
+	}
+	if !model.UTF8Validation.IsValidLabelName(name) {
 		writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid label name: %q", name))
 		return
 	}
 	a.labelQuery(w, r, name)
 }
 
+// labelQuery answers the label names (name "") or the values of name,
+// sorted, over the series matching any match[] (or all of them).
 func (a *App) labelQuery(w http.ResponseWriter, r *http.Request, name string) {
-	sets, q, err := a.metadataRequest(r)
+	sq, err := a.parseSeriesQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
 		return
 	}
+	q, err := a.db.Querier(sq.mint, sq.maxt)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
 	defer q.Close()
+	sets := sq.sets
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}
 	}
-	union := map[string]struct{}{}
+	hints := &promstorage.LabelHints{Limit: hintLimit(sq.limit)}
+	out := []string{}
 	for _, ms := range sets {
 		var vals []string
 		if name == "" {
-			vals, _, err = q.LabelNames(r.Context(), nil, ms...)
+			vals, _, err = q.LabelNames(r.Context(), hints, ms...)
 		} else {
-			vals, _, err = q.LabelValues(r.Context(), name, nil, ms...)
+			vals, _, err = q.LabelValues(r.Context(), name, hints, ms...)
 		}
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "internal", err.Error())
 			return
 		}
-		for _, v := range vals {
-			union[v] = struct{}{}
-		}
+		out = append(out, vals...)
 	}
-	out := make([]string, 0, len(union))
-	for v := range union {
-		out = append(out, v)
+	if len(sets) > 1 {
+		slices.Sort(out)
+		out = slices.Compact(out)
 	}
-	slices.Sort(out)
-	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: out})
+	var warnings []string
+	if sq.limit > 0 && len(out) > sq.limit {
+		out, warnings = out[:sq.limit], []string{truncatedWarning}
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: out, Warnings: warnings})
+}
+
+// handleQueryExemplars is /api/v1/query_exemplars. archscope keeps no
+// exemplars (it does not ask targets for them), so a valid request gets an
+// empty list, after Prometheus' checks: start and end (default all of
+// time, end not before start) and a PromQL query. Grafana asks once when
+// it connects, to learn whether exemplars can be queried.
+func (a *App) handleQueryExemplars(w http.ResponseWriter, r *http.Request) {
+	mint, maxt, err := timeRangeParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	if maxt < mint {
+		writeError(w, http.StatusBadRequest, "bad_data", "end timestamp must not be before start timestamp")
+		return
+	}
+	expr, err := a.parser.ParseExpr(r.FormValue("query"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
+		return
+	}
+	if len(parser.ExtractSelectors(expr)) == 0 {
+		w.WriteHeader(http.StatusNoContent) // as Prometheus answers a query that selects nothing
+		return
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: []any{}})
+}
+
+// handleFormatQuery is /api/v1/format_query: the query pretty-printed by
+// Prometheus' own printer (Grafana's query editor has a button for it).
+func (a *App) handleFormatQuery(w http.ResponseWriter, r *http.Request) {
+	expr, err := a.parser.ParseExpr(r.FormValue("query"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_data", `invalid parameter "query": `+err.Error())
+		return
+	}
+	writeJSONResponse(w, http.StatusOK, apiResponse{Status: "success", Data: expr.Pretty(0)})
 }

@@ -25,6 +25,11 @@
 // Samples are stamped with the scrape's start unless HonorTimestamps. A
 // series repeated in one body keeps its first sample.
 //
+// The metadata lines (# TYPE, # HELP, # UNIT, or a protobuf family's
+// fields) are kept per target as Prometheus' scrape cache keeps them, by
+// family name, in memory and bounded, for the metadata API
+// (Manager.Metadata). They cost a steady target a map lookup each.
+//
 // Every scrape also writes up, scrape_duration_seconds,
 // scrape_samples_scraped, scrape_samples_post_metric_relabeling and
 // scrape_series_added, all in the same Append. A scrape is all or nothing:

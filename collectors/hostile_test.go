@@ -36,6 +36,7 @@ type hostile struct {
 var (
 	hostileOnce sync.Once
 	gzipBomb    []byte // 512 MiB of newlines, gzipped to about 0.5 MB
+	millionHelp []byte // a million # HELP lines, 19 MB
 )
 
 func hostileBodies() {
@@ -48,6 +49,7 @@ func hostileBodies() {
 		}
 		zw.Close()
 		gzipBomb = z.Bytes()
+		millionHelp = manyHelpLines(1_000_000)
 	})
 }
 
@@ -154,6 +156,12 @@ func hostiles() []hostile {
 		{name: "duplicates", wantUp: 1, handler: func(w http.ResponseWriter, r *http.Request) {
 			text(w)
 			io.WriteString(w, "d 1\nd 2\n")
+		}},
+		// A million distinct families with a line of help each and one
+		// sample: valid, and the metadata kept stays within its bounds.
+		{name: "million-help", heavy: true, wantUp: 1, handler: func(w http.ResponseWriter, r *http.Request) {
+			text(w)
+			w.Write(millionHelp)
 		}},
 	}
 }

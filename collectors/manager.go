@@ -236,3 +236,25 @@ func (m *Manager) Targets() []TargetHealth {
 	})
 	return out
 }
+
+// Metadata returns each target's metric metadata, targets sorted by job then
+// URL, as /api/v1/metadata and /api/v1/targets/metadata serve it. With
+// metric set, only that family is looked up.
+func (m *Manager) Metadata(metric string) []TargetMetadata {
+	m.mu.Lock()
+	loops := make([]*loop, 0, len(m.loops))
+	for _, l := range m.loops {
+		loops = append(loops, l)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(loops, func(a, b *loop) int {
+		return cmp.Or(cmp.Compare(a.target.Job, b.target.Job), cmp.Compare(a.target.URL, b.target.URL))
+	})
+	out := make([]TargetMetadata, 0, len(loops))
+	for _, l := range loops {
+		out = append(out, TargetMetadata{
+			Job: l.target.Job, ScrapeURL: l.target.URL, Labels: l.labels, Metadata: l.parser.meta.list(metric),
+		})
+	}
+	return out
+}

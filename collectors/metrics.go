@@ -9,6 +9,8 @@ type metrics struct {
 	samples    *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
 	limits     *prometheus.CounterVec
+
+	metadataDropped *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +30,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archscope_scrape_limit_exceeded_total", Help: "Scrapes failed by a limit (sample_limit, body_size_limit, …), by job and limit.",
 		}, []string{"job", "limit"}),
+		metadataDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archscope_scrape_metadata_dropped_total", Help: "Metadata lines (# TYPE, # HELP, # UNIT) not kept because the target's metadata reached its bounds, by job.",
+		}, []string{"job"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.scrapes, m.failures, m.samples, m.duplicates, m.limits)
+		reg.MustRegister(m.scrapes, m.failures, m.samples, m.duplicates, m.limits, m.metadataDropped)
 	}
 	return m
 }

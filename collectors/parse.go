@@ -30,12 +30,14 @@ type parser struct {
 	cache  map[string]*cacheEntry // series text → labels, for the series of the last scrape
 	iter   uint64                 // parses so far
 	target labels.Labels          // the cache's
+
+	meta *metadataStore // the families' # TYPE, # HELP and # UNIT
 }
 
 func newParser() *parser {
 	return &parser{
 		symbols: labels.NewSymbolTable(), builder: labels.NewScratchBuilder(16), rb: labels.NewBuilder(labels.EmptyLabels()),
-		limits: Limits{}.withDefaults(), cache: map[string]*cacheEntry{},
+		limits: Limits{}.withDefaults(), cache: map[string]*cacheEntry{}, meta: newMetadataStore(),
 	}
 }
 
@@ -56,6 +58,7 @@ var parserOptions = textparse.ParserOptions{FallbackContentType: "text/plain", I
 func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts int64, target labels.Labels) (_ []storage.Sample, err error) {
 	start := len(out)
 	p.iter++
+	p.meta.begin(p.limits)
 	defer func() {
 		// The body is the network's: a parser bug it trips must fail this
 		// scrape, not the process.
@@ -63,6 +66,7 @@ func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts
 			out, err = out[:start], fmt.Errorf("parse: the parser failed on this body: %v", r)
 		}
 		p.sweep(err == nil)
+		p.meta.end(err == nil)
 	}()
 	if !labels.Equal(target, p.target) {
 		clear(p.cache) // the cached label sets include the target's
@@ -81,8 +85,19 @@ func (p *parser) parse(out []storage.Sample, body []byte, contentType string, ts
 		if err != nil {
 			return out[:start], fmt.Errorf("parse: %w", err)
 		}
-		if entry != textparse.EntrySeries {
-			continue // metadata, comments; exemplars are not asked for
+		switch entry {
+		case textparse.EntrySeries:
+		case textparse.EntryType:
+			p.meta.setType(tp.Type())
+			continue
+		case textparse.EntryHelp:
+			p.meta.setHelp(tp.Help())
+			continue
+		case textparse.EntryUnit:
+			p.meta.setUnit(tp.Unit())
+			continue
+		default:
+			continue // comments; exemplars are not asked for
 		}
 		series, explicit, v := tp.Series()
 		e := p.cache[string(series)] // no allocation: the compiler sees through string(b) in a map index

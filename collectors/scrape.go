@@ -120,7 +120,10 @@ func (l *loop) key() targetKey { return targetKey{l.target.Job, l.target.URL} }
 // inherit takes over the series of a stopped loop for the same target, so
 // the first scrape under a new configuration marks stale what it no longer
 // finds, as Prometheus hands its scrape cache over on reload.
-func (l *loop) inherit(old *loop) { l.prev = old.prev }
+func (l *loop) inherit(old *loop) {
+	l.prev = old.prev
+	l.parser.meta = old.parser.meta // the families' metadata does not depend on the config
+}
 
 // stop ends the loop and waits for it; with markStale, its series and the
 // scrape's own (up, …) get staleness markers, as when Prometheus drops a
@@ -247,6 +250,9 @@ func (l *loop) scrapeOnce(ctx context.Context) {
 
 	job := l.target.Job
 	l.metrics.scrapes.WithLabelValues(job).Inc()
+	if d := l.parser.meta.takeDropped(); d > 0 {
+		l.metrics.metadataDropped.WithLabelValues(job).Add(float64(d))
+	}
 	if dups > 0 {
 		l.metrics.duplicates.WithLabelValues(job).Add(float64(dups))
 		l.logger.Warn("duplicate series in one scrape: kept the first of each", "dropped", dups)

@@ -138,3 +138,37 @@ func BenchmarkParse10kFirstScrape(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(out))/b.Elapsed().Seconds(), "samples/s")
 }
+
+// familiesBody is n series in n/10 metric families, each with a # HELP and
+// a # TYPE line, as exporters with many small families (node_exporter,
+// kube-state-metrics) look: one metadata line per five samples.
+func familiesBody(n int) []byte {
+	var b bytes.Buffer
+	for i := range n {
+		fam := i / 10
+		if i%10 == 0 {
+			fmt.Fprintf(&b, "# HELP family%d_total Family %d: what it counts, in a sentence.\n# TYPE family%d_total counter\n", fam, fam, fam)
+		}
+		fmt.Fprintf(&b, "family%d_total{device=\"dev%d\"} %d\n", fam, i%10, i)
+	}
+	return b.Bytes()
+}
+
+// BenchmarkParse10kFamilies is BenchmarkParse10k's steady state with 1000
+// families' metadata lines to read, so that their cost shows.
+func BenchmarkParse10kFamilies(b *testing.B) {
+	body := familiesBody(10_000)
+	p := newParser()
+	target := labels.FromStrings("job", "node", "instance", "10.0.0.1:9100")
+	var out []storage.Sample
+	var err error
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err = p.parse(out[:0], body, textCT, 1000, target)
+		if err != nil || len(out) != 10_000 {
+			b.Fatal(len(out), err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(out))/b.Elapsed().Seconds(), "samples/s")
+}
