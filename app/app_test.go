@@ -127,11 +127,17 @@ func TestRestartKeepsHistory(t *testing.T) {
 	waitScrapes(t, a.URL(), start, 3)
 	q := `shop_requests_total{service="gateway"}`
 	// A scrape stamped before now may still be storing its samples: compare
-	// up to a moment every scrape before it has certainly finished.
-	end := time.Now().Add(-1500 * time.Millisecond)
-	before := queryRange(t, a.URL(), q, start, end)
-	if len(before) == 0 {
-		t.Fatalf("no %s series before the restart", q)
+	// up to a moment every scrape before it has certainly finished. The
+	// counter appears with the gateway's first answered request, which on
+	// a loaded machine may come a scrape or two later: wait for it.
+	var end time.Time
+	var before matrix
+	for deadline := time.Now().Add(15 * time.Second); len(before) == 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s series before the restart", q)
+		}
+		end = time.Now().Add(-1500 * time.Millisecond)
+		before = queryRange(t, a.URL(), q, start, end)
 	}
 	stop()
 
