@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	promstorage "github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/util/annotations"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -184,6 +185,78 @@ func BenchmarkQueryRange(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQueryRangeEngineOnly runs BenchmarkQueryRange's hour over the
+// same samples decoded beforehand into memory, behind Prometheus' own list
+// iterators: what the PromQL engine costs when storage costs nothing, the
+// floor of any storage under it.
+func BenchmarkQueryRangeEngineOnly(b *testing.B) {
+	db := sharedQueryDB(b)
+	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 50e6, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
+	end := queryDBStart.Add(queryHours * time.Hour)
+	for _, tc := range []struct {
+		name string
+		q    string
+		step time.Duration
+	}{
+		{"1h-raw", `sum by (svc) (rate(req_total[1m]))`, 15 * time.Second},
+		{"1h-raw-ui", `sum by (svc) (rate(req_total[10s]))`, 6 * time.Second},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			mem := decodedQueryable{}
+			q, _ := db.Querier(end.Add(-time.Hour-time.Minute).UnixMilli(), end.UnixMilli())
+			ss := q.Select(context.Background(), true, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "req_total"))
+			var it chunkenc.Iterator
+			for ss.Next() {
+				var fs floatSamples
+				it = ss.At().Iterator(it)
+				for it.Next() == chunkenc.ValFloat {
+					t, v := it.At()
+					fs = append(fs, floatSample{t, v})
+				}
+				mem = append(mem, decodedSeries{ss.At().Labels(), fs})
+			}
+			ctx := context.Background()
+			for b.Loop() {
+				q, err := engine.NewRangeQuery(ctx, mem, nil, tc.q, end.Add(-time.Hour), end, tc.step)
+				if err != nil {
+					b.Fatal(err)
+				}
+				res := q.Exec(ctx)
+				if m, err := res.Matrix(); err != nil || len(m) != 5 {
+					b.Fatalf("%d series, %v %v", len(m), err, res.Err)
+				}
+				q.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+		})
+	}
+}
+
+type decodedSeries struct {
+	lset labels.Labels
+	fs   floatSamples
+}
+
+// decodedQueryable serves its series, all of them, to any select.
+type decodedQueryable []decodedSeries
+
+func (d decodedQueryable) Querier(int64, int64) (promstorage.Querier, error) { return d, nil }
+func (d decodedQueryable) Select(context.Context, bool, *promstorage.SelectHints, ...*labels.Matcher) promstorage.SeriesSet {
+	out := make([]promstorage.Series, len(d))
+	for i, s := range d {
+		fs := s.fs
+		out[i] = &promstorage.SeriesEntry{Lset: s.lset, SampleIteratorFn: func(chunkenc.Iterator) chunkenc.Iterator { return promstorage.NewListSeriesIterator(fs) }}
+	}
+	return &seriesSet{series: out, i: -1}
+}
+func (d decodedQueryable) LabelValues(context.Context, string, *promstorage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return nil, nil, nil
+}
+func (d decodedQueryable) LabelNames(context.Context, *promstorage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return nil, nil, nil
+}
+func (d decodedQueryable) Close() error { return nil }
 
 // BenchmarkSelect reads the same data as BenchmarkQueryRange without the
 // engine: the storage's share of a query.
