@@ -169,6 +169,9 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// bbolt grows a file past 16 MiB in steps of AllocSize (16 MiB): a
+	// history grows by kilobytes a second, so grow it by one.
+	b.AllocSize = 1 << 20
 	db := &DB{
 		bolt:     b,
 		logger:   o.Logger,

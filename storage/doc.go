@@ -14,8 +14,8 @@
 //     Open reads it into an in-memory index (id → series, label name → value
 //     → ascending ids) that answers matchers without touching disk.
 //   - "raw", "1m", "1h": closed chunks in slices, one per flush and kind:
-//     every chunk the flush commits, of every series, in one value under
-//     the next sequence number (layout.go has the format). Writes land at
+//     every chunk the flush commits, of every series, under the next
+//     sequence number, in parts of a few KiB (layout.go has the format). Writes land at
 //     the right edge of one B+tree, so pages fill; a bucket per series left
 //     every series a part-filled page and a branch page per kind, as many
 //     bytes as six hours of its samples. "raw_dir", "1m_dir", "1h_dir" hold

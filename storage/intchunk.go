@@ -12,7 +12,9 @@ import (
 
 // Closed raw chunks whose values are all integers once multiplied by a power
 // of ten (counters, histogram bucket counts, gauges of items, CPU seconds in
-// hundredths: most of what exporters send) are stored as those integers'
+// hundredths, durations in nanoseconds: most of what exporters send; of the
+// 117 series that changed between two scrapes of Debian's node_exporter, 58
+// held integers, 7 hundredths and 50 up to nine decimals) are stored as those integers'
 // deltas or deltas of deltas, not as Gorilla XOR. XOR spends a control code,
 // a window and the changed mantissa bits on every changed value, about 14
 // bits for a counter growing by a few hundred a second; the integer's
@@ -30,7 +32,8 @@ import (
 //	          then its k's delta (or delta of delta) in the classes below
 //
 // Time classes: 0 (zero), 10+14 bits, 110+17, 1110+20, 1111+64.
-// Value classes: 0 (zero), 10+4 bits, 110+7, 1110+10, 11110+16, 11111+64.
+// Value classes: 0 (zero), 10+4 bits, 110+7, 1110+10, 11110+16, 111110+32,
+// 111111+64.
 // Every class holds a signed two's complement number.
 
 const (
@@ -40,13 +43,13 @@ const (
 
 const (
 	intDod      = 0x10
-	maxIntScale = 6
+	maxIntScale = 9 // nanoseconds: Go's Duration.Seconds() printed as text
 )
 
 var (
 	timeClasses  = []bitClass{{1, 0}, {2, 14}, {3, 17}, {4, 20}, {4, 64}}
-	valueClasses = []bitClass{{1, 0}, {2, 4}, {3, 7}, {4, 10}, {5, 16}, {5, 64}}
-	pow10        = [maxIntScale + 1]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6}
+	valueClasses = []bitClass{{1, 0}, {2, 4}, {3, 7}, {4, 10}, {5, 16}, {6, 32}, {6, 64}}
+	pow10        = [maxIntScale + 1]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 )
 
 // bitClass is one class of a prefix code: a prefix of n bits (n−1 ones then

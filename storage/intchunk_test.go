@@ -89,6 +89,7 @@ func TestIntChunkRoundTrip(t *testing.T) {
 			}
 			return ts
 		}(), gen(120, func(_ int, p float64) float64 { return p + 1 }), encInt},
+		{"nanosecond durations", regular(120, 15000), gen(120, func(int, float64) float64 { return float64(int64(1e6+rng.ExpFloat64()*1e7)) / 1e9 }), encInt},
 		{"one sample", regular(1, 1000), []float64{7}, encInt},
 		{"full precision", regular(120, 1000), gen(120, func(_ int, p float64) float64 { return p + rng.ExpFloat64() }), encXOR},
 		{"negative zero", regular(120, 1000), gen(120, func(i int, _ float64) float64 { return math.Copysign(0, -1) }), encXOR},

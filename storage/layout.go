@@ -12,15 +12,16 @@ import (
 )
 
 // Closed chunks are written in slices: each flush puts every chunk it
-// commits of one kind (raw, minute or hour) into one value under the next
-// sequence number, so every write lands at the right edge of one B+tree and
-// fills its pages. (A bucket per series, the second layout, cost every
+// commits of one kind (raw, minute or hour) into one slice under the next
+// sequence number, stored in parts of a quarter page (keys: sequence, then
+// part number), so every write lands at the right edge of one B+tree and fills
+// its pages. (A bucket per series, the second layout, cost every
 // series a part-filled leaf and a branch page per kind: 1.1 bytes a sample
 // at 6 h of the demo shop, as much as its samples. One flat tree keyed by
 // series then time fragments instead, since every series appends in its own
 // place and bbolt's splits leave the pages behind part-filled.)
 //
-// A slice:
+// A slice (its parts put together):
 //
 //	uvarint   m, the entries
 //	varint    base, the entries' least first time
@@ -65,9 +66,9 @@ type sliceEntry struct {
 	c  storedChunk
 }
 
-// encodeSlice builds a slice of es, sorting them by id (keeping each
-// series' chunks in time order), and returns its directory entry but for
-// the sequence.
+// encodeSlice builds a slice of es, sorting es by id (keeping each series'
+// chunks in time order), and returns its directory entry but for the
+// sequence.
 func encodeSlice(es []sliceEntry) ([]byte, sliceInfo) {
 	slices.SortStableFunc(es, func(a, b sliceEntry) int { return cmp.Compare(a.id, b.id) })
 	info := sliceInfo{minT: math.MaxInt64, maxT: math.MinInt64, firstEnd: math.MaxInt64}
@@ -93,6 +94,16 @@ func encodeSlice(es []sliceEntry) ([]byte, sliceInfo) {
 		dst = append(dst, e.c.value...)
 	}
 	return dst, info
+}
+
+// partSize is how many bytes of a slice one key holds: a slice is cut into
+// parts, keyed by sequence then part number, because bbolt never splits a
+// page of four keys or fewer, however large (one key a slice keeps the last
+// few slices in one run of pages, rewritten whole at every append), and
+// four parts of this size fill a page exactly.
+func partSize(pageSize int) int {
+	const pageHeader, element, key = 16, 16, 12
+	return (pageSize-pageHeader)/4 - element - key
 }
 
 // readSlice calls fn for every entry of a slice, its value aliasing v.
@@ -145,6 +156,39 @@ var errCorruptSlice = fmt.Errorf("corrupt slice")
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
+func partKey(seq uint64, part int) []byte {
+	return binary.BigEndian.AppendUint32(seqKey(seq), uint32(part))
+}
+
+// readParts appends the parts of slice seq in b to dst: the slice, or
+// nothing if it was deleted.
+func readParts(dst []byte, b *bolt.Bucket, seq uint64) []byte {
+	prefix := seqKey(seq)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		dst = append(dst, v...)
+	}
+	return dst
+}
+
+// deleteSlice deletes every part of slice seq of kind k, and its directory
+// entry.
+func deleteSlice(tx *bolt.Tx, k int, seq uint64) error {
+	b := tx.Bucket(sliceBuckets[k])
+	var keys [][]byte
+	prefix := seqKey(seq)
+	c := b.Cursor()
+	for key, _ := c.Seek(prefix); key != nil && bytes.HasPrefix(key, prefix); key, _ = c.Next() {
+		keys = append(keys, bytes.Clone(key))
+	}
+	for _, key := range keys {
+		if err := b.Delete(key); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(dirBuckets[k]).Delete(prefix)
+}
+
 // putSlice writes es as the next slice of kind k, with its directory entry.
 func putSlice(tx *bolt.Tx, k int, es []sliceEntry) (sliceInfo, bool, error) {
 	if len(es) == 0 {
@@ -167,8 +211,13 @@ func writeSlice(tx *bolt.Tx, k int, seq uint64, es []sliceEntry) (sliceInfo, err
 	b.FillPercent, d.FillPercent = 1, 1
 	v, info := encodeSlice(es)
 	info.seq = seq
-	if err := b.Put(seqKey(seq), v); err != nil {
-		return info, fmt.Errorf("%s slice %d: %w", sliceBuckets[k], seq, err)
+	ps := partSize(tx.DB().Info().PageSize)
+	for i := 0; len(v) > 0; i++ {
+		n := min(len(v), ps)
+		if err := b.Put(partKey(seq, i), v[:n]); err != nil {
+			return info, fmt.Errorf("%s slice %d: %w", sliceBuckets[k], seq, err)
+		}
+		v = v[n:]
 	}
 	var dv [24]byte
 	putTime(dv[:8], info.minT)
@@ -468,4 +517,27 @@ func legacySeek(c *bolt.Cursor, t int64) ([]byte, []byte) {
 		return pk, pv
 	}
 	return c.Seek(from[:])
+}
+
+// forEachSlice calls fn with every slice of kind k, parts put together, in
+// sequence order.
+func forEachSlice(tx *bolt.Tx, k int, fn func(v []byte) error) error {
+	var buf []byte
+	var seq uint64
+	c := tx.Bucket(sliceBuckets[k]).Cursor()
+	for key, v := c.First(); ; key, v = c.Next() {
+		if key == nil || len(buf) > 0 && binary.BigEndian.Uint64(key) != seq {
+			if len(buf) > 0 {
+				if err := fn(buf); err != nil {
+					return err
+				}
+			}
+			buf = buf[:0]
+		}
+		if key == nil {
+			return nil
+		}
+		seq = binary.BigEndian.Uint64(key)
+		buf = append(buf, v...)
+	}
 }

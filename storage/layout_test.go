@@ -199,7 +199,7 @@ func nestSlices(t *testing.T, path string) {
 		var nested [numKinds]*bolt.Bucket
 		for k := range numKinds {
 			nested[k], _ = tx.CreateBucket(nestedBuckets[k])
-			err := tx.Bucket(sliceBuckets[k]).ForEach(func(_, sv []byte) error {
+			err := forEachSlice(tx, k, func(sv []byte) error {
 				return readSlice(sv, func(id uint64, minT int64, enc byte, v []byte) error {
 					nb, err := nested[k].CreateBucketIfNotExists(binary.BigEndian.AppendUint64(nil, id))
 					if err != nil {

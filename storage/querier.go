@@ -291,6 +291,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	chunks := make([][]chunkRef, len(refs))
 	tails := make([]floatSamples, len(refs))
 	overlaps := func(lo, hi int64) bool { return lo <= maxt && hi >= mint }
+	var buf []byte // a slice's parts put together
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
 		for kind := range numKinds {
 			want := map[uint64]int{}
@@ -310,11 +311,11 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				v := b.Get(seqKey(si.seq))
-				if v == nil {
-					continue // deleted by retention since
+				// A slice retention deleted since has no parts left.
+				if buf = readParts(buf[:0], b, si.seq); len(buf) == 0 {
+					continue
 				}
-				err := readSlice(v, func(id uint64, minT int64, enc byte, value []byte) error {
+				err := readSlice(buf, func(id uint64, minT int64, enc byte, value []byte) error {
 					i, ok := want[id]
 					if !ok || minT > maxt || minT >= snaps[i].memMinT {
 						return nil
@@ -328,7 +329,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 						return fmt.Errorf("series %s: %w", refs[i].lset, err)
 					}
 					if overlaps(ref.minT, ref.maxT) {
-						ref.data = append([]byte(nil), ref.data...) // out of bbolt's memory map
+						ref.data = append([]byte(nil), ref.data...) // out of buf, reused
 						chunks[i] = append(chunks[i], ref)
 					}
 					return nil

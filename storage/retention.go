@@ -137,10 +137,7 @@ func (db *DB) deleteBefore(ctx context.Context, cutoff int64) error {
 							continue
 						}
 					}
-					if err := tx.Bucket(sliceBuckets[k]).Delete(seqKey(si.seq)); err != nil {
-						return err
-					}
-					if err := tx.Bucket(dirBuckets[k]).Delete(seqKey(si.seq)); err != nil {
+					if err := deleteSlice(tx, k, si.seq); err != nil {
 						return err
 					}
 				}
@@ -173,18 +170,21 @@ func (db *DB) deleteBefore(ctx context.Context, cutoff int64) error {
 // trimSlice rewrites slice seq of kind k without its chunks that end before
 // cutoff; ok is false if none is left (the caller deletes it).
 func trimSlice(tx *bolt.Tx, k int, seq uint64, cutoff int64) (sliceInfo, bool, error) {
-	v := tx.Bucket(sliceBuckets[k]).Get(seqKey(seq))
-	if v == nil {
+	var es []sliceEntry
+	v := readParts(nil, tx.Bucket(sliceBuckets[k]), seq)
+	if len(v) == 0 {
 		return sliceInfo{}, false, nil
 	}
-	var es []sliceEntry
 	err := readSlice(v, func(id uint64, minT int64, enc byte, value []byte) error {
 		if span, n := binary.Uvarint(value); n > 0 && minT+int64(span) >= cutoff {
-			es = append(es, sliceEntry{id, storedChunk{minT: minT, enc: enc, value: bytes.Clone(value)}})
+			es = append(es, sliceEntry{id, storedChunk{minT: minT, enc: enc, value: value}})
 		}
 		return nil
 	})
 	if err != nil || len(es) == 0 {
+		return sliceInfo{}, false, err
+	}
+	if err := deleteSlice(tx, k, seq); err != nil {
 		return sliceInfo{}, false, err
 	}
 	info, err := writeSlice(tx, k, seq, es)

@@ -306,17 +306,18 @@ type metricKind func(rng *rand.Rand, prev float64) float64
 // nodeExporterMix is shaped after two scrapes 15 s apart of Debian's
 // prometheus-node-exporter on the build machine: of 505 series, 353 were
 // unchanged (sizes, info, limits, idle devices), 46 were per-collector scrape
-// durations (noisy floats, the dearest to encode), and the rest CPU seconds
-// (hundredths), byte and operation counters, and memory gauges in pages.
+// durations (Go's Duration.Seconds(): nanoseconds over 1e9, printed with up
+// to nine decimals, e.g. 5.3673e-05), and the rest CPU seconds (hundredths),
+// byte and operation counters, and memory gauges in pages.
 var nodeExporterMix = []struct {
 	share float64
 	kind  metricKind
 }{
-	{0.70, func(r *rand.Rand, p float64) float64 { return 1 }},                                        // unchanged
-	{0.09, func(r *rand.Rand, p float64) float64 { return 0.001 + r.ExpFloat64()*0.01 }},              // *_duration_seconds
-	{0.06, func(r *rand.Rand, p float64) float64 { return math.Round((p+r.Float64()*15)*100) / 100 }}, // node_cpu_seconds_total
-	{0.10, func(r *rand.Rand, p float64) float64 { return p + float64(poisson(r, 30)*512) }},          // bytes, packets, ops
-	{0.05, func(r *rand.Rand, p float64) float64 { return p + float64(r.IntN(200)-100)*4096 }},        // memory, free bytes
+	{0.70, func(r *rand.Rand, p float64) float64 { return 1 }},                                            // unchanged
+	{0.09, func(r *rand.Rand, p float64) float64 { return float64(int64(1e6+r.ExpFloat64()*1e7)) / 1e9 }}, // *_duration_seconds
+	{0.06, func(r *rand.Rand, p float64) float64 { return math.Round((p+r.Float64()*15)*100) / 100 }},     // node_cpu_seconds_total
+	{0.10, func(r *rand.Rand, p float64) float64 { return p + float64(poisson(r, 30)*512) }},              // bytes, packets, ops
+	{0.05, func(r *rand.Rand, p float64) float64 { return p + float64(r.IntN(200)-100)*4096 }},            // memory, free bytes
 }
 
 // mixSource makes one scrape after another: samples at time t.
