@@ -136,15 +136,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func benchEngine() *promql.Engine {
+	return promql.NewEngine(promql.EngineOpts{MaxSamples: 50e6, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
+}
+
 // BenchmarkQueryRange runs dashboard range queries over 100 series through
 // the real PromQL engine: the last hour at a 15 s step (raw samples:
 // 360 000 of them), and the last 24 h at a 60 s step (the minute tier:
 // 144 000 points instead of 8.6 million samples). samples/op is what the
 // selects handed the engine.
 func BenchmarkQueryRange(b *testing.B) {
-	db := sharedQueryDB(b)
-	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 50e6, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
-	end := queryDBStart.Add(queryHours * time.Hour)
+	db, engine, end := sharedQueryDB(b), benchEngine(), queryDBStart.Add(queryHours*time.Hour)
 	for _, tc := range []struct {
 		name   string
 		q      string
@@ -191,9 +193,7 @@ func BenchmarkQueryRange(b *testing.B) {
 // iterators: what the PromQL engine costs when storage costs nothing, the
 // floor of any storage under it.
 func BenchmarkQueryRangeEngineOnly(b *testing.B) {
-	db := sharedQueryDB(b)
-	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 50e6, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
-	end := queryDBStart.Add(queryHours * time.Hour)
+	db, engine, end := sharedQueryDB(b), benchEngine(), queryDBStart.Add(queryHours*time.Hour)
 	for _, tc := range []struct {
 		name string
 		q    string
