@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 
 	"github.com/prometheus/prometheus/model/histogram"
-	promstorage "github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
@@ -126,112 +126,84 @@ func (c chunkRef) iterator(old chunkenc.Iterator) chunkenc.Iterator {
 	return xc.Iterator(old)
 }
 
-// seriesIterator reads a series' chunks, in time order and not
-// overlapping, then a tail of samples, as one float iterator kept to
-// [mint, maxt]. Seek skips whole chunks by their time span without
-// decoding them.
-type seriesIterator struct {
-	mint, maxt int64
-	chunks     []chunkRef
-	tail       floatSamples
-	next       int // the chunk to open next; len(chunks): the tail
-	cur        chunkenc.Iterator
-	curMaxT    int64
-	xor        chunkenc.Iterator // kept for reuse
-	valid      bool
-	err        error
+// sampleIterator walks a series' samples in [mint, maxt], all decoded from
+// its chunks when the engine asks for them. The engine reads each series
+// from end to end, one after another, and a walk over a slice costs it far
+// less than a chain of chunk iterators behind interfaces: with the integer
+// decoder's loop (appendIntSamples), BenchmarkQueryRange went from 26 to
+// 18.5 ms for an hour of 100 series, against 12 ms for the engine alone over
+// samples in memory (BenchmarkQueryRangeEngineOnly). The buffer is handed
+// on when the engine passes the iterator back for reuse.
+type sampleIterator struct {
+	fs  floatSamples
+	i   int
+	err error
 }
 
-func newIterator(mint, maxt int64, chunks []chunkRef, tail floatSamples) chunkenc.Iterator {
-	return &seriesIterator{mint: mint, maxt: maxt, chunks: chunks, tail: trim(tail, mint, maxt)}
-}
-
-// open moves to the next chunk (or the tail) that may hold samples ≥ t.
-func (it *seriesIterator) open(t int64) bool {
-	for it.next < len(it.chunks) {
-		c := it.chunks[it.next]
-		it.next++
-		if c.maxT < t {
+// newIterator decodes chunks, then tail, kept to [mint, maxt], into old's
+// buffer if old is a sampleIterator.
+func newIterator(mint, maxt int64, chunks []chunkRef, tail floatSamples, old chunkenc.Iterator) chunkenc.Iterator {
+	it, ok := old.(*sampleIterator)
+	if !ok {
+		it = &sampleIterator{}
+	}
+	it.fs, it.i, it.err = it.fs[:0], -1, nil
+	for _, c := range chunks {
+		if c.maxT < mint || c.minT > maxt {
 			continue
 		}
-		if c.minT > it.maxt {
-			it.next = len(it.chunks) + 1
-			return false
+		if c.enc == encInt {
+			it.fs, it.err = appendIntSamples(it.fs, c.minT, c.data, mint, maxt)
+		} else {
+			ci := c.iterator(nil)
+			for ci.Next() == chunkenc.ValFloat {
+				if t, v := ci.At(); t >= mint && t <= maxt {
+					it.fs = append(it.fs, floatSample{t, v})
+				}
+			}
+			it.err = ci.Err()
 		}
-		it.cur, it.curMaxT = c.iterator(it.xor), c.maxT
-		if c.enc == encXOR {
-			it.xor = it.cur
+		if it.err != nil {
+			it.fs = it.fs[:0]
+			return it
 		}
-		return true
 	}
-	if it.next == len(it.chunks) {
-		it.next++
-		if len(it.tail) > 0 {
-			it.cur, it.curMaxT = promstorage.NewListSeriesIterator(it.tail), it.tail[len(it.tail)-1].t
-			return true
-		}
-	}
-	return false
+	it.fs = append(it.fs, trim(tail, mint, maxt)...)
+	return it
 }
 
-// settle checks the sample the current iterator stopped on, vt: a sample
-// past maxt ends the iteration; an exhausted chunk moves on to the next.
-func (it *seriesIterator) settle(vt chunkenc.ValueType, t int64) chunkenc.ValueType {
-	for {
-		if vt == chunkenc.ValFloat {
-			if it.cur.AtT() > it.maxt {
-				break
-			}
-			it.valid = true
-			return vt
-		}
-		if err := it.cur.Err(); err != nil {
-			it.err = err
-			break
-		}
-		if !it.open(t) {
-			break
-		}
-		vt = it.cur.Seek(t)
+func (it *sampleIterator) Next() chunkenc.ValueType {
+	if it.i+1 < len(it.fs) {
+		it.i++
+		return chunkenc.ValFloat
 	}
-	it.valid, it.cur, it.next = false, nil, len(it.chunks)+1
+	it.i = len(it.fs)
 	return chunkenc.ValNone
 }
 
-func (it *seriesIterator) Next() chunkenc.ValueType {
-	if it.cur == nil {
-		if it.next > len(it.chunks) || !it.open(it.mint) {
-			return chunkenc.ValNone
-		}
-		return it.settle(it.cur.Seek(it.mint), it.mint)
+// Seek never moves back: at or past t, it stays.
+func (it *sampleIterator) Seek(t int64) chunkenc.ValueType {
+	it.i = max(it.i, 0)
+	if it.i < len(it.fs) && it.fs[it.i].t < t {
+		rest := it.fs[it.i:]
+		it.i += sort.Search(len(rest), func(j int) bool { return rest[j].t >= t })
 	}
-	return it.settle(it.cur.Next(), it.mint)
-}
-
-func (it *seriesIterator) Seek(t int64) chunkenc.ValueType {
-	t = max(t, it.mint)
-	if it.valid && it.cur.AtT() >= t {
+	if it.i < len(it.fs) {
 		return chunkenc.ValFloat
 	}
-	if it.cur == nil || it.curMaxT < t {
-		if it.next > len(it.chunks) || !it.open(t) {
-			it.valid, it.cur = false, nil
-			return chunkenc.ValNone
-		}
-	}
-	return it.settle(it.cur.Seek(t), t)
+	return chunkenc.ValNone
 }
 
-func (it *seriesIterator) At() (int64, float64) { return it.cur.At() }
-func (it *seriesIterator) AtHistogram(h *histogram.Histogram) (int64, *histogram.Histogram) {
-	return it.cur.AtHistogram(h)
+func (it *sampleIterator) At() (int64, float64) { return it.fs[it.i].t, it.fs[it.i].f }
+func (it *sampleIterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
+	panic("storage holds floats only")
 }
-func (it *seriesIterator) AtFloatHistogram(fh *histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
-	return it.cur.AtFloatHistogram(fh)
+func (it *sampleIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
+	panic("storage holds floats only")
 }
-func (it *seriesIterator) AtT() int64  { return it.cur.AtT() }
-func (it *seriesIterator) AtST() int64 { return 0 }
-func (it *seriesIterator) Err() error  { return it.err }
+func (it *sampleIterator) AtT() int64  { return it.fs[it.i].t }
+func (it *sampleIterator) AtST() int64 { return 0 }
+func (it *sampleIterator) Err() error  { return it.err }
 
 // hasSamples reports whether chunks or tail hold a sample in [mint, maxt].
 func hasSamples(mint, maxt int64, chunks []chunkRef, tail floatSamples) (bool, error) {

@@ -309,3 +309,71 @@ func (it *intIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *hist
 func (it *intIterator) AtT() int64  { return it.t }
 func (it *intIterator) AtST() int64 { return 0 }
 func (it *intIterator) Err() error  { return it.err }
+
+// appendIntSamples decodes an encInt chunk, appending its samples in
+// [mint, maxt] to dst: intIterator's work in one loop with the bit reader
+// in locals, for queries, which decode whole chunks. A time on schedule
+// (one zero bit) and a value outside the wide escape are read inline; the
+// rest through the bitReader.
+func appendIntSamples(dst floatSamples, minT int64, data []byte, mint, maxt int64) (floatSamples, error) {
+	it := newIntIterator(minT, data)
+	if it.err != nil {
+		return dst, it.err
+	}
+	n, dod, scale := it.n, it.dod, it.scale
+	t, k, dt, dk := it.t, it.k, int64(0), int64(0)
+	r := it.r
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			if r.valid < 48 {
+				r.fill()
+			}
+			if r.valid > 0 && r.buf>>63 == 0 {
+				r.buf <<= 1
+				r.valid--
+			} else {
+				ddt, ok := r.get(timeClasses)
+				if !ok {
+					return dst, errIntChunk
+				}
+				dt += ddt
+				if r.valid < 40 {
+					r.fill()
+				}
+			}
+			t += dt
+			c := valueClasses[min(bits.LeadingZeros64(^r.buf), len(valueClasses)-1)]
+			var x int64
+			if need := c.prefix + c.payload; c.payload < 64 && need <= r.valid {
+				buf := r.buf << c.prefix
+				if c.payload > 0 {
+					x = int64(buf) >> (64 - c.payload) // sign-extend
+				}
+				r.buf = buf << c.payload
+				r.valid -= need
+			} else {
+				var ok bool
+				if x, ok = r.get(valueClasses); !ok {
+					return dst, errIntChunk
+				}
+			}
+			if dod {
+				dk += x
+			} else {
+				dk = x
+			}
+			k += dk
+		}
+		if t > maxt {
+			break
+		}
+		if t >= mint {
+			v := float64(k)
+			if scale != 1 {
+				v /= scale
+			}
+			dst = append(dst, floatSample{t, v})
+		}
+	}
+	return dst, nil
+}

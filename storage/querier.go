@@ -368,8 +368,8 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 func newSeries(lset labels.Labels, mint, maxt int64, chunks []chunkRef, tail floatSamples) *promstorage.SeriesEntry {
 	return &promstorage.SeriesEntry{
 		Lset: lset,
-		SampleIteratorFn: func(chunkenc.Iterator) chunkenc.Iterator {
-			return newIterator(mint, maxt, chunks, tail)
+		SampleIteratorFn: func(old chunkenc.Iterator) chunkenc.Iterator {
+			return newIterator(mint, maxt, chunks, tail, old)
 		},
 	}
 }
