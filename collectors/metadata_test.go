@@ -1,7 +1,6 @@
 package collectors
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -114,18 +113,7 @@ func protobufMetadataBody(tb testing.TB) []byte {
 	c.WithLabelValues("200").Inc()
 	h.Observe(0.5)
 	s.Observe(0.1)
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return buf.Bytes()
+	return protobufOf(tb, reg)
 }
 
 // Metadata changes with the exposition, outlives a family's absence for

@@ -242,6 +242,11 @@ func protobufBody(tb testing.TB) []byte {
 	both.Observe(0.5)
 	native.Observe(0.5)
 	c.WithLabelValues("200").Inc()
+	return protobufOf(tb, reg)
+}
+
+// protobufOf is what reg gathers, as a delimited protobuf exposition.
+func protobufOf(tb testing.TB, reg *prometheus.Registry) []byte {
 	mfs, err := reg.Gather()
 	if err != nil {
 		tb.Fatal(err)
