@@ -479,14 +479,13 @@ func (db *DB) Flush() error {
 	if len(ws) == 0 {
 		return nil
 	}
-	var infos [numKinds]sliceInfo
-	var made [numKinds]bool
+	var added addedSlices
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		var err error
-		infos, made, err = writeSeries(tx, ws, nextID)
+		added, err = writeSeries(tx, ws, nextID)
 		return err
 	})
-	db.committed(ws, infos, made, err)
+	db.committed(ws, added, err)
 	if err != nil {
 		return fmt.Errorf("flush %d series: %w", len(ws), err)
 	}
@@ -531,11 +530,11 @@ func (db *DB) collect() ([]seriesWrite, uint64) {
 
 // writeSeries puts what collect copied into tx: series keys, heads and open
 // rollup records by series, and the closed chunks as one slice per kind.
-func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) (infos [numKinds]sliceInfo, made [numKinds]bool, err error) {
+func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) (added addedSlices, err error) {
 	sb, hb, ob := tx.Bucket(bucketSeries), tx.Bucket(bucketHead), tx.Bucket(bucketOpen)
 	if sb.Sequence() < nextID {
 		if err := sb.SetSequence(nextID); err != nil {
-			return infos, made, err
+			return added, err
 		}
 	}
 	var es [numKinds][]sliceEntry
@@ -545,11 +544,11 @@ func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) (infos [numKinds]
 		idb := binary.BigEndian.AppendUint64(nil, id)
 		if w.newKey {
 			if err := sb.Put([]byte(w.s.key), idb); err != nil {
-				return infos, made, fmt.Errorf("series %s: %w", w.s.lset, err)
+				return added, fmt.Errorf("series %s: %w", w.s.lset, err)
 			}
 		}
 		if err := hb.Put(idb, w.head); err != nil {
-			return infos, made, fmt.Errorf("head of %s: %w", w.s.lset, err)
+			return added, fmt.Errorf("head of %s: %w", w.s.lset, err)
 		}
 		for _, c := range w.closed {
 			es[kindRaw] = append(es[kindRaw], sliceEntry{id, c})
@@ -566,29 +565,25 @@ func writeSeries(tx *bolt.Tx, ws []seriesWrite, nextID uint64) (infos [numKinds]
 				acc = w.acc
 			}
 			if err := ob.Put(openKey(id, k), appendOpenRecord(nil, tw.open, acc)); err != nil {
-				return infos, made, fmt.Errorf("%s rollup of %s: %w", tierNames[k], w.s.lset, err)
+				return added, fmt.Errorf("%s rollup of %s: %w", tierNames[k], w.s.lset, err)
 			}
 		}
 	}
 	for k := range numKinds {
-		if infos[k], made[k], err = putSlice(tx, k, es[k]); err != nil {
-			return infos, made, err
+		if added[k], err = putSlices(tx, k, es[k]); err != nil {
+			return added, err
 		}
 	}
-	return infos, made, nil
+	return added, nil
 }
 
 // committed drops from memory the chunks a successful write committed, or
 // marks everything dirty again after a failed one.
-func (db *DB) committed(ws []seriesWrite, infos [numKinds]sliceInfo, made [numKinds]bool, err error) {
+func (db *DB) committed(ws []seriesWrite, added addedSlices, err error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err == nil {
-		for k := range numKinds {
-			if made[k] {
-				db.dirs[k] = append(db.dirs[k], infos[k])
-			}
-		}
+		db.addSlicesLocked(added)
 	}
 	for i := range ws {
 		w := &ws[i]

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -13,7 +14,7 @@ import (
 
 // Closed chunks are written in slices: each flush puts every chunk it
 // commits of one kind (raw, minute or hour) into one slice under the next
-// sequence number, stored in parts of a quarter page (keys: sequence, then
+// sequence number (one per hour the chunks start in, after a backlog), stored in parts of a quarter page (keys: sequence, then
 // part number), so every write lands at the right edge of one B+tree and fills
 // its pages. (A bucket per series, the second layout, cost every
 // series a part-filled leaf and a branch page per kind: 1.1 bytes a sample
@@ -189,18 +190,38 @@ func deleteSlice(tx *bolt.Tx, k int, seq uint64) error {
 	return tx.Bucket(dirBuckets[k]).Delete(prefix)
 }
 
-// putSlice writes es as the next slice of kind k, with its directory entry.
-func putSlice(tx *bolt.Tx, k int, es []sliceEntry) (sliceInfo, bool, error) {
-	if len(es) == 0 {
-		return sliceInfo{}, false, nil
+// sliceWindow groups the chunks of one flush into slices by the hour they
+// start in: a flush after hours of backlog (a migration, a long outage)
+// would otherwise make one slice spanning all of it, which every query of
+// any part of that time would read whole.
+const sliceWindow = 3600_000
+
+// addedSlices are the slices a transaction wrote, by kind, for the
+// directories once it commits.
+type addedSlices [numKinds][]sliceInfo
+
+// putSlices writes es as the next slices of kind k, one per hour the chunks
+// start in, with their directory entries.
+func putSlices(tx *bolt.Tx, k int, es []sliceEntry) ([]sliceInfo, error) {
+	byWindow := map[int64][]sliceEntry{}
+	for _, e := range es {
+		w := periodEnd(e.c.minT, sliceWindow)
+		byWindow[w] = append(byWindow[w], e)
 	}
-	b := tx.Bucket(sliceBuckets[k])
-	seq, err := b.NextSequence()
-	if err != nil {
-		return sliceInfo{}, false, err
+	windows := slices.Sorted(maps.Keys(byWindow))
+	var infos []sliceInfo
+	for _, w := range windows {
+		seq, err := tx.Bucket(sliceBuckets[k]).NextSequence()
+		if err != nil {
+			return infos, err
+		}
+		info, err := writeSlice(tx, k, seq, byWindow[w])
+		if err != nil {
+			return infos, err
+		}
+		infos = append(infos, info)
 	}
-	info, err := writeSlice(tx, k, seq, es)
-	return info, err == nil, err
+	return infos, nil
 }
 
 // writeSlice puts es as slice seq of kind k, with its directory entry.
@@ -343,8 +364,7 @@ func (db *DB) unnest() error {
 	}
 	slices.Sort(ids)
 	for len(ids) > 0 {
-		var infos [numKinds]sliceInfo
-		var made [numKinds]bool
+		var added addedSlices
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
 			var es [numKinds][]sliceEntry
 			size := 0
@@ -410,7 +430,7 @@ func (db *DB) unnest() error {
 			}
 			for k := range numKinds {
 				var err error
-				if infos[k], made[k], err = putSlice(tx, k, es[k]); err != nil {
+				if added[k], err = putSlices(tx, k, es[k]); err != nil {
 					return err
 				}
 			}
@@ -428,7 +448,7 @@ func (db *DB) unnest() error {
 		if err != nil {
 			return err
 		}
-		db.addSlices(infos, made)
+		db.addSlices(added)
 	}
 	return nil
 }
@@ -437,13 +457,16 @@ func (db *DB) unnest() error {
 const unnestBatch = 32 << 20
 
 // addSlices adds committed slices to the directories.
-func (db *DB) addSlices(infos [numKinds]sliceInfo, made [numKinds]bool) {
+func (db *DB) addSlices(added addedSlices) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	db.addSlicesLocked(added)
+}
+
+// addSlicesLocked is addSlices for a caller holding mu.
+func (db *DB) addSlicesLocked(added addedSlices) {
 	for k := range numKinds {
-		if made[k] {
-			db.dirs[k] = append(db.dirs[k], infos[k])
-		}
+		db.dirs[k] = append(db.dirs[k], added[k]...)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
@@ -310,6 +311,16 @@ func TestOpenUnnestsTheSecondLayout(t *testing.T) {
 					t.Fatalf("hints %v, %s[%d] = %v, want %v", hints[i], name, j, g[j], w[j])
 				}
 			}
+		}
+	}
+	// Three hours moved in one transaction: a slice for each hour, so a
+	// query of one hour reads one hour's slice, not all three.
+	if n := len(db.dirs[kindRaw]); n < 3 {
+		t.Errorf("%d raw slices after unnesting three hours, want one an hour", n)
+	}
+	for _, si := range db.dirs[kindRaw] {
+		if si.maxT-si.minT > 2*sliceWindow {
+			t.Errorf("raw slice %d spans %v", si.seq, time.Duration(si.maxT-si.minT)*time.Millisecond)
 		}
 	}
 	for id, s := range db.series {

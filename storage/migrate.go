@@ -40,8 +40,7 @@ func (db *DB) migrate() error {
 	moved := 0
 	for len(ids) > 0 {
 		var ws []seriesWrite
-		var infos [numKinds]sliceInfo
-		var made [numKinds]bool
+		var added addedSlices
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
 			old := tx.Bucket(bucketOldSamples)
 			n := 0
@@ -71,10 +70,10 @@ func (db *DB) migrate() error {
 			ws, nextID = db.collect()
 			moved += n
 			var err error
-			infos, made, err = writeSeries(tx, ws, nextID)
+			added, err = writeSeries(tx, ws, nextID)
 			return err
 		})
-		db.committed(ws, infos, made, err)
+		db.committed(ws, added, err)
 		if err != nil {
 			return err
 		}
