@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	promstorage "github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -350,4 +351,32 @@ func TestOpenUnnestsTheSecondLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzReadSlice reads arbitrary bytes as a slice, and every chunk in it as
+// a query would: a corrupt file gives errors, never a panic.
+func FuzzReadSlice(f *testing.F) {
+	x := newXORChunk()
+	for i := range 130 {
+		x.append(int64(i)*1000, float64(i*i))
+	}
+	sc := closedChunk(&x)
+	v, _ := encodeSlice([]sliceEntry{{7, sc}, {9, sc}})
+	f.Add(v)
+	f.Add([]byte{2, 0, 1, 1, 0, 3})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		_ = readSlice(v, func(id uint64, minT int64, enc byte, value []byte) error {
+			ref, err := parseChunk(chunkKey(nil, minT, enc), value)
+			if err != nil {
+				return nil
+			}
+			it := newIterator(math.MinInt64, math.MaxInt64, []chunkRef{ref}, nil, nil)
+			for n := 0; it.Next() == chunkenc.ValFloat; n++ {
+				if n > 1<<20 {
+					t.Fatal("a chunk read on and on")
+				}
+			}
+			return nil
+		})
+	})
 }
