@@ -12,8 +12,9 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
-// The sample codec is Prometheus' Gorilla/XOR chunk; this file is the only
-// place that builds or decodes one, so another codec would change only it.
+// Head chunks are Prometheus' Gorilla/XOR chunks; closed ones are XOR or,
+// when smaller, intchunk.go's scaled integers. Rollup fields are XOR
+// (rollup.go).
 
 // xorChunk is a chunk being appended to: samples in time order, at most
 // 65535 of them (the chunk's count is 16 bits).
@@ -80,33 +81,17 @@ func closedChunk(x *xorChunk) storedChunk {
 	return storedChunk{minT: ref.minT, enc: ref.enc, value: appendChunkValue(nil, ref)}
 }
 
-// appendChunkValue appends the stored form of a raw chunk, the value under
-// key series id + minT (+ encoding): uvarint(maxT − minT) then the chunk's
-// bytes. Keeping maxT lets reads and retention skip a chunk without
-// decoding it.
+// appendChunkValue appends the stored form of a raw chunk: uvarint(maxT −
+// minT) then the chunk's bytes. Keeping maxT lets reads and retention skip
+// a chunk without decoding it.
 func appendChunkValue(dst []byte, c chunkRef) []byte {
 	dst = binary.AppendUvarint(dst, uint64(c.maxT-c.minT))
 	return append(dst, c.data...)
 }
 
-// chunkKey appends a raw chunk's key within its series: its first time,
-// then, for any encoding but XOR (the first layout's, which had no suffix),
-// the encoding.
-func chunkKey(dst []byte, minT int64, enc byte) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, uint64(minT)^(1<<63))
-	if enc != encXOR {
-		dst = append(dst, enc)
-	}
-	return dst
-}
-
-// parseChunk reads a stored raw chunk from its key and value; data aliases v.
-func parseChunk(k, v []byte) (chunkRef, error) {
-	minT := getTime(k)
-	enc := encXOR
-	if len(k) > 8 {
-		enc = k[8]
-	}
+// parseChunk reads a stored raw chunk, its first time and encoding given by
+// its slice entry; data aliases v.
+func parseChunk(minT int64, enc byte, v []byte) (chunkRef, error) {
 	span, n := binary.Uvarint(v)
 	if n <= 0 || len(v)-n < 2 || enc > encInt {
 		return chunkRef{}, fmt.Errorf("corrupt chunk at %d", minT)

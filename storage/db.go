@@ -273,7 +273,8 @@ func (db *DB) load() error {
 
 // rawMinutePoints rolls a stored raw chunk up by minute.
 func rawMinutePoints(k, v []byte, dst []point) ([]point, error) {
-	ref, err := parseChunk(k, v)
+	minT, enc := splitNestedKey(k)
+	ref, err := parseChunk(minT, enc, v)
 	if err != nil {
 		return dst, err
 	}

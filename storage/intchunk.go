@@ -23,7 +23,7 @@ import (
 // when that is smaller, and keeps XOR for everything else (full-precision
 // floats, stale markers, -0).
 //
-// A chunk of n samples, its first time being the key's:
+// A chunk of n samples, its first time kept beside it (its slice entry's):
 //
 //	byte      scale e (low 4 bits: values are k / 10^e) | 0x10 if deltas of deltas
 //	uvarint   n
@@ -37,7 +37,7 @@ import (
 // Every class holds a signed two's complement number.
 
 const (
-	encXOR byte = iota // Prometheus' XOR chunk; its key carries no suffix
+	encXOR byte = iota // Prometheus' XOR chunk
 	encInt             // this file's scaled integers
 )
 
@@ -57,7 +57,7 @@ var (
 type bitClass struct{ prefix, payload uint8 }
 
 // encodeInt returns the scaled-integer encoding of ts, vs (ts[0] is the
-// chunk's key), or ok false if a value is no integer at any scale.
+// chunk's first time, kept beside it), or ok false if a value is no integer at any scale.
 func encodeInt(ts []int64, vs []float64) (data []byte, ok bool) {
 	ks := make([]int64, len(vs))
 	e, ok := intScale(vs, ks)
@@ -245,18 +245,6 @@ func newIntIterator(minT int64, data []byte) *intIterator {
 	it.n, it.k, it.i = int(n), k, -1
 	it.r = bitReader{b: data[1+w+w2:]}
 	return it
-}
-
-// intSamples counts an encInt chunk's samples without decoding them.
-func intSamples(data []byte) int {
-	if len(data) < 2 {
-		return 0
-	}
-	n, w := binary.Uvarint(data[1:])
-	if w <= 0 {
-		return 0
-	}
-	return int(n)
 }
 
 func (it *intIterator) Next() chunkenc.ValueType {

@@ -17,7 +17,7 @@ func cutOf(t *testing.T, ts []int64, vs []float64) (chunkRef, int) {
 		x.append(ts[i], vs[i])
 	}
 	sc := closedChunk(&x)
-	ref, err := parseChunk(chunkKey(nil, sc.minT, sc.enc), sc.value)
+	ref, err := parseChunk(sc.minT, sc.enc, sc.value)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestSeriesIterator(t *testing.T) {
 			all = append(all, floatSample{tm, v})
 		}
 		sc := closedChunk(&x)
-		ref, err := parseChunk(chunkKey(nil, sc.minT, sc.enc), sc.value)
+		ref, err := parseChunk(sc.minT, sc.enc, sc.value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +307,7 @@ func BenchmarkDecodeChunk(b *testing.B) {
 		x.append(int64(i)*1000, v)
 	}
 	sc := closedChunk(&x)
-	ref, err := parseChunk(chunkKey(nil, sc.minT, sc.enc), sc.value)
+	ref, err := parseChunk(sc.minT, sc.enc, sc.value)
 	if err != nil || ref.enc != encInt {
 		b.Fatalf("encoding %d, %v: want integers", ref.enc, err)
 	}

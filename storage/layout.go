@@ -28,8 +28,8 @@ import (
 //	varint    base, the entries' least first time
 //	m times   uvarint id − previous id (ids ascending), byte encoding,
 //	          uvarint first time − base, uvarint length of the value
-//	          the values, in entry order: a stored chunk as chunkKey and
-//	          appendChunkValue (raw) or rollupChunk.value (tiers) make them
+//	          the values, in entry order: a stored chunk as appendChunkValue
+//	          (raw) or rollupChunk.value (tiers) makes it
 //
 // A directory bucket per kind holds each slice's time span (sequence →
 // least first time, greatest last time), read into memory on Open, so a
@@ -304,7 +304,7 @@ func appendOpenRecord(dst []byte, open storedChunk, acc *point) []byte {
 // loadOpen reads a series' open record of tier k into s.
 func (s *memSeries) loadOpen(k int, v []byte) error {
 	if len(v) < 1 {
-		return errCorruptSlice
+		return fmt.Errorf("open %s record: empty", tierNames[k])
 	}
 	flags, v := v[0], v[1:]
 	if flags&openAcc != 0 {
@@ -380,10 +380,8 @@ func (db *DB) unnest() error {
 						continue
 					}
 					err := nb.Bucket(idb).ForEach(func(key, v []byte) error {
-						c := storedChunk{minT: getTime(key), value: bytes.Clone(v)}
-						if len(key) > 8 {
-							c.enc = key[8]
-						}
+						c := storedChunk{value: bytes.Clone(v)}
+						c.minT, c.enc = splitNestedKey(key)
 						if k != kindRaw && lasts[k].value != nil {
 							es[k] = append(es[k], sliceEntry{id, lasts[k]})
 						}
@@ -522,6 +520,15 @@ func (db *DB) legacyHourAcc(tx *bolt.Tx, s *memSeries) error {
 		}
 	}
 	return nil
+}
+
+// splitNestedKey reads a chunk's key in the second layout's nested
+// buckets: its first time, then, for a chunk not in XOR, its encoding.
+func splitNestedKey(k []byte) (minT int64, enc byte) {
+	if len(k) > 8 {
+		enc = k[8]
+	}
+	return getTime(k), enc
 }
 
 // legacySeek positions c, on a nested series bucket, on the last chunk

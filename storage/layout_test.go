@@ -187,6 +187,17 @@ func TestFlushIsDurable(t *testing.T) {
 	t.Error("a series appended after the flush reached the file")
 }
 
+// nestedKey is a chunk's key in the second layout's nested buckets, which
+// splitNestedKey reads.
+func nestedKey(minT int64, enc byte) []byte {
+	k := make([]byte, 8, 9)
+	putTime(k, minT)
+	if enc != encXOR {
+		k = append(k, enc)
+	}
+	return k
+}
+
 // nestSlices turns a file written in slices back into the second layout: a
 // nested bucket per series and kind keyed by chunk key, each tier's open
 // chunk as its last key, no open records, slices or directories.
@@ -207,7 +218,7 @@ func nestSlices(t *testing.T, path string) {
 					if err != nil {
 						return err
 					}
-					return nb.Put(chunkKey(nil, minT, enc), bytes.Clone(v))
+					return nb.Put(nestedKey(minT, enc), bytes.Clone(v))
 				})
 			})
 			if err != nil {
@@ -366,7 +377,7 @@ func FuzzReadSlice(f *testing.F) {
 	f.Add([]byte{2, 0, 1, 1, 0, 3})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		_ = readSlice(v, func(id uint64, minT int64, enc byte, value []byte) error {
-			ref, err := parseChunk(chunkKey(nil, minT, enc), value)
+			ref, err := parseChunk(minT, enc, value)
 			if err != nil {
 				return nil
 			}

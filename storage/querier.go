@@ -167,7 +167,7 @@ func (s *memSeries) snapshot(tier, field int, mint, maxt int64) memSnap {
 	if tier == rawTier {
 		for _, c := range s.closed {
 			m.memMinT = min(m.memMinT, c.minT)
-			if ref, err := parseChunk(chunkKey(nil, c.minT, c.enc), c.value); err == nil && overlaps(ref.minT, ref.maxT) {
+			if ref, err := parseChunk(c.minT, c.enc, c.value); err == nil && overlaps(ref.minT, ref.maxT) {
 				m.chunks = append(m.chunks, ref)
 			}
 		}
@@ -324,7 +324,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 						chunks[i], tails[i] = appendTierChunk(chunks[i], tails[i], minT, value, field, overlaps, true)
 						return nil
 					}
-					ref, err := parseChunk(chunkKey(nil, minT, enc), value)
+					ref, err := parseChunk(minT, enc, value)
 					if err != nil {
 						return fmt.Errorf("series %s: %w", refs[i].lset, err)
 					}
