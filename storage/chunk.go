@@ -89,6 +89,13 @@ func appendChunkValue(dst []byte, c chunkRef) []byte {
 	return append(dst, c.data...)
 }
 
+// valueEnd is the last time of a stored chunk, raw or rollup, from the span
+// its value begins with; ok is false if the value is corrupt.
+func valueEnd(minT int64, v []byte) (end int64, ok bool) {
+	span, n := binary.Uvarint(v)
+	return minT + int64(span), n > 0
+}
+
 // parseChunk reads a stored raw chunk, its first time and encoding given by
 // its slice entry; data aliases v.
 func parseChunk(minT int64, enc byte, v []byte) (chunkRef, error) {

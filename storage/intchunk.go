@@ -57,7 +57,8 @@ var (
 type bitClass struct{ prefix, payload uint8 }
 
 // encodeInt returns the scaled-integer encoding of ts, vs (ts[0] is the
-// chunk's first time, kept beside it), or ok false if a value is no integer at any scale.
+// chunk's first time, kept beside it), or ok false if a value is no
+// integer at any scale.
 func encodeInt(ts []int64, vs []float64) (data []byte, ok bool) {
 	ks := make([]int64, len(vs))
 	e, ok := intScale(vs, ks)

@@ -75,8 +75,7 @@ func encodeSlice(es []sliceEntry) ([]byte, sliceInfo) {
 	info := sliceInfo{minT: math.MaxInt64, maxT: math.MinInt64, firstEnd: math.MaxInt64}
 	size := 0
 	for _, e := range es {
-		span, _ := binary.Uvarint(e.c.value)
-		end := e.c.minT + int64(span)
+		end, _ := valueEnd(e.c.minT, e.c.value)
 		info.minT, info.maxT, info.firstEnd = min(info.minT, e.c.minT), max(info.maxT, end), min(info.firstEnd, end)
 		size += len(e.c.value)
 	}

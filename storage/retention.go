@@ -176,7 +176,7 @@ func trimSlice(tx *bolt.Tx, k int, seq uint64, cutoff int64) (sliceInfo, bool, e
 		return sliceInfo{}, false, nil
 	}
 	err := readSlice(v, func(id uint64, minT int64, enc byte, value []byte) error {
-		if span, n := binary.Uvarint(value); n > 0 && minT+int64(span) >= cutoff {
+		if end, ok := valueEnd(minT, value); ok && end >= cutoff {
 			es = append(es, sliceEntry{id, storedChunk{minT: minT, enc: enc, value: value}})
 		}
 		return nil
