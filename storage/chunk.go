@@ -66,19 +66,20 @@ type chunkRef struct {
 }
 
 // closedChunk is the stored form of a head chunk being cut: scaled integers
-// when they are smaller, else the XOR bytes as they are.
-func closedChunk(x *xorChunk) storedChunk {
+// when they are smaller, else the XOR bytes as they are. It returns the
+// chunk's samples too, decoded on the way, for the cut's rollups.
+func closedChunk(x *xorChunk) (storedChunk, floatSamples) {
 	ref := chunkRef{minT: x.minT, maxT: x.maxT, enc: encXOR, data: x.c.Bytes()}
-	ts, vs := make([]int64, 0, x.n), make([]float64, 0, x.n)
+	fs := make(floatSamples, 0, x.n)
 	it := x.c.Iterator(nil)
 	for it.Next() == chunkenc.ValFloat {
 		t, v := it.At()
-		ts, vs = append(ts, t), append(vs, v)
+		fs = append(fs, floatSample{t, v})
 	}
-	if data, ok := encodeInt(ts, vs); ok && len(data) < len(ref.data) {
+	if data, ok := encodeInt(fs); ok && len(data) < len(ref.data) {
 		ref.enc, ref.data = encInt, data
 	}
-	return storedChunk{minT: ref.minT, enc: ref.enc, value: appendChunkValue(nil, ref)}
+	return storedChunk{minT: ref.minT, enc: ref.enc, value: appendChunkValue(nil, ref)}, fs
 }
 
 // appendChunkValue appends the stored form of a raw chunk: uvarint(maxT −

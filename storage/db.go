@@ -373,14 +373,15 @@ func (db *DB) appendSample(s *memSeries, t int64, v float64) bool {
 // complete.
 func (s *memSeries) cut() {
 	h := s.head
-	s.closed = append(s.closed, closedChunk(&h))
+	c, fs := closedChunk(&h)
+	s.closed = append(s.closed, c)
 	if s.mode == modeUndecided {
 		s.mode = modeSparse
 		if int64(h.n-1)*denseInterval >= h.maxT-h.minT {
 			s.mode = modeDense
 		}
 	}
-	for _, p := range minutePoints(h.iterator(), nil, true) {
+	for _, p := range minutePoints(&sampleIterator{fs: fs, i: -1}, nil, true) {
 		if s.mode == modeDense {
 			s.addPoint(tierMinute, p)
 		} else {

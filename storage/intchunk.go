@@ -56,12 +56,12 @@ var (
 // a zero, except that the last class drops the zero) and a payload.
 type bitClass struct{ prefix, payload uint8 }
 
-// encodeInt returns the scaled-integer encoding of ts, vs (ts[0] is the
+// encodeInt returns the scaled-integer encoding of fs (fs[0].t is the
 // chunk's first time, kept beside it), or ok false if a value is no
 // integer at any scale.
-func encodeInt(ts []int64, vs []float64) (data []byte, ok bool) {
-	ks := make([]int64, len(vs))
-	e, ok := intScale(vs, ks)
+func encodeInt(fs floatSamples) (data []byte, ok bool) {
+	ks := make([]int64, len(fs))
+	e, ok := intScale(fs, ks)
 	if !ok {
 		return nil, false
 	}
@@ -72,7 +72,7 @@ func encodeInt(ts []int64, vs []float64) (data []byte, ok bool) {
 		w[mode].b = binary.AppendVarint(binary.AppendUvarint(append(make([]byte, 0, 64), byte(e)|byte(mode*intDod)), uint64(len(ks))), ks[0])
 		var pt, pk int64
 		for i := 1; i < len(ks); i++ {
-			dt, dk := ts[i]-ts[i-1], ks[i]-ks[i-1]
+			dt, dk := fs[i].t-fs[i-1].t, ks[i]-ks[i-1]
 			w[mode].put(timeClasses, dt-pt)
 			if mode == 1 {
 				w[mode].put(valueClasses, dk-pk)
@@ -90,10 +90,11 @@ func encodeInt(ts []int64, vs []float64) (data []byte, ok bool) {
 
 // intScale finds the smallest e for which every value is an integer k over
 // 10^e that reads back bit for bit, filling ks.
-func intScale(vs []float64, ks []int64) (int, bool) {
+func intScale(fs floatSamples, ks []int64) (int, bool) {
 next:
 	for e, p := range pow10 {
-		for i, v := range vs {
+		for i, s := range fs {
+			v := s.f
 			k := math.Round(v * p)
 			if !(math.Abs(k) <= 1<<53) { // NaN too
 				continue next

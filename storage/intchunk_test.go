@@ -16,7 +16,7 @@ func cutOf(t *testing.T, ts []int64, vs []float64) (chunkRef, int) {
 	for i := range ts {
 		x.append(ts[i], vs[i])
 	}
-	sc := closedChunk(&x)
+	sc, _ := closedChunk(&x)
 	ref, err := parseChunk(sc.minT, sc.enc, sc.value)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,11 @@ func FuzzIntChunk(f *testing.F) {
 		if step <= 0 {
 			return // times must grow
 		}
-		data, ok := encodeInt(ts, vs)
+		fs := make(floatSamples, len(ts))
+		for i := range ts {
+			fs[i] = floatSample{ts[i], vs[i]}
+		}
+		data, ok := encodeInt(fs)
 		if !ok {
 			return
 		}
@@ -241,7 +245,7 @@ func TestSeriesIterator(t *testing.T) {
 			x.append(tm, v)
 			all = append(all, floatSample{tm, v})
 		}
-		sc := closedChunk(&x)
+		sc, _ := closedChunk(&x)
 		ref, err := parseChunk(sc.minT, sc.enc, sc.value)
 		if err != nil {
 			t.Fatal(err)
@@ -306,7 +310,7 @@ func BenchmarkDecodeChunk(b *testing.B) {
 		v += float64(poisson(rng, 5))
 		x.append(int64(i)*1000, v)
 	}
-	sc := closedChunk(&x)
+	sc, _ := closedChunk(&x)
 	ref, err := parseChunk(sc.minT, sc.enc, sc.value)
 	if err != nil || ref.enc != encInt {
 		b.Fatalf("encoding %d, %v: want integers", ref.enc, err)

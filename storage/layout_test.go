@@ -371,7 +371,7 @@ func FuzzReadSlice(f *testing.F) {
 	for i := range 130 {
 		x.append(int64(i)*1000, float64(i*i))
 	}
-	sc := closedChunk(&x)
+	sc, _ := closedChunk(&x)
 	v, _ := encodeSlice([]sliceEntry{{7, sc}, {9, sc}})
 	f.Add(v)
 	f.Add([]byte{2, 0, 1, 1, 0, 3})
