@@ -341,6 +341,8 @@ func TestE2EViewsAndPresets(t *testing.T) {
 	}
 
 	// Zoom: dragging across one chart zooms them all and pauses the page.
+	// The drag waits for the chart's points: on an empty chart it does nothing.
+	waitFor(t, ctx, "live points before the drag", `+document.querySelector("#chart-latency").dataset.points >= 12`, 60*time.Second)
 	box := evalJS[[]float64](t, ctx, `(() => { const r = document.querySelector("#chart-latency .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
 	if len(box) != 4 {
 		t.Fatalf("latency chart's plot area: %v", box)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { annotationX, CHARTS, columns, groupMarkers, layoutLabels } from '@/charts';
+import { annotationX, CHARTS, columns, groupMarkers, layoutLabels, zoomRange } from '@/charts';
 import { applyPoints, emptyModel } from '@/model';
 
 describe('annotationX', () => {
@@ -17,6 +17,17 @@ describe('annotationX', () => {
     expect(annotationX(99, 100, 200, 0, 100)).toBeNull();
     expect(annotationX(201, 100, 200, 0, 100)).toBeNull();
     expect(annotationX(100, 100, 100, 0, 100)).toBeNull();
+  });
+});
+
+describe('zoomRange', () => {
+  it('zooms to the span dragged across', () => {
+    expect(zoomRange(120, 1_700_000_000, 1_700_000_080)).toEqual([1_700_000_000, 1_700_000_080]);
+  });
+  it('ignores a drag across a chart with no points yet, or a span that is no span', () => {
+    expect(zoomRange(0, 90, 99)).toBeNull();
+    expect(zoomRange(120, Number.NaN, 99)).toBeNull();
+    expect(zoomRange(120, 99, 99)).toBeNull();
   });
 });
 

@@ -119,6 +119,16 @@ function medianStep(times: readonly number[]): number {
  * spanning [min, max] drawn over [left, left+width]; null when the time is
  * outside the scale (such a marker is not drawn).
  */
+/**
+ * zoomRange is the x span a drag across a chart selects, or null when there
+ * is nothing to zoom into: before a chart's first point its x scale is
+ * uPlot's placeholder, and a drag there would zoom every chart to years.
+ */
+export function zoomRange(points: number, from: number, to: number): [number, number] | null {
+  if (points === 0 || !Number.isFinite(from) || !Number.isFinite(to) || to <= from) return null;
+  return [from, to];
+}
+
 export function annotationX(t: number, min: number, max: number, left: number, width: number): number | null {
   if (!(max > min) || t < min || t > max) return null;
   return left + ((t - min) / (max - min)) * width;
@@ -285,7 +295,8 @@ function buildOptions(spec: ChartSpec, width: number, windowSeconds: number, pal
           const from = u.posToVal(u.select.left, 'x');
           const to = u.posToVal(u.select.left + u.select.width, 'x');
           u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-          zoom.set([from, to]);
+          const span = zoomRange(u.data[0].length, from, to);
+          if (span) zoom.set(span);
         },
       ],
     },
